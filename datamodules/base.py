@@ -1,0 +1,104 @@
+"""A LightningDataModule over train/val/test tensors held in memory."""
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+
+from .batches import TensorBatches
+
+log = logging.getLogger("litlabs.data")
+
+
+class DataError(Exception):
+    """Data could not be found or loaded; the message says what to do."""
+
+
+def standardize(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Standardise images per channel with the *training* split's statistics.
+
+    Inputs:
+    - train_x: float tensor of shape (N, C, H, W)
+    - others: tensors of shape (M, C, H, W), normalised with train_x's statistics
+
+    Returns (train_x, *others) with zero mean and unit variance per channel on the
+    training split. Using only training statistics keeps the held-out splits honest.
+    """
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+    return tuple((t - mean) / std for t in (train_x, *others))
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Subclasses implement ``load()``; this class normalises, filters and batches.
+
+    Args:
+    - batch_size: examples per process per step
+    - seed: seeds the training order (the splits have their own fixed seed)
+    - classes: keep only these labels and renumber them 0..k-1, e.g. (0, 1)
+      for a binary task
+    """
+
+    name = "in-memory"
+    num_classes = 10
+
+    def __init__(self, batch_size: int = 256, seed: int = 0, classes: tuple[int, ...] | None = None):
+        super().__init__()
+        self.batch_size = batch_size
+        self.seed = seed
+        self.classes = tuple(classes) if classes is not None else None
+        self.source = ""
+        self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Return {"train"|"val"|"test": (images (N, C, H, W) float in [0, 1], labels (N,) int64)}."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits is not None:
+            return
+        splits = self.load()
+        if self.classes is not None:
+            splits = {name: self._keep_classes(x, y) for name, (x, y) in splits.items()}
+        names = list(splits)
+        normalized = standardize(*(splits[n][0] for n in names))
+        self._splits = {n: (x, splits[n][1]) for n, x in zip(names, normalized)}
+        log.info("data: %s (%s)", self.name, self.source)
+
+    def _keep_classes(self, x, y):
+        keep = torch.isin(y, torch.tensor(self.classes))
+        relabel = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
+        relabel[list(self.classes)] = torch.arange(len(self.classes))
+        return x[keep], relabel[y[keep]]
+
+    @property
+    def output_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else self.num_classes
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The normalised (x, y) tensors of one split: "train", "val" or "test"."""
+        self.setup()
+        return self._splits[name]
+
+    def _loader(self, name: str, train: bool) -> TensorBatches:
+        x, y = self.split(name)
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        world_size = trainer.world_size if trainer is not None else 1
+        return TensorBatches(
+            x, y, self.batch_size, shuffle=train, drop_last=train,
+            seed=self.seed, rank=rank, world_size=world_size,
+        )
+
+    def train_dataloader(self):
+        return self._loader("train", train=True)
+
+    def val_dataloader(self):
+        return self._loader("val", train=False)
+
+    def test_dataloader(self):
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self):
+        return self._loader("test", train=False)

@@ -1,0 +1,71 @@
+"""``litlabs train LAB``: train one of a lab's models and show how it learned."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from datamodules import build_datamodule
+
+from .labs import get_lab, implementation_path, load_module
+from .trainer import TrainConfig, build_trainer, plot_learning_curves
+
+
+def train_lab(
+    lab_name: str,
+    model_name: str | None = None,
+    impl: str = "solutions",
+    data_dir: str | None = None,
+    download: bool = False,
+    batch_size: int | None = None,
+    config: TrainConfig | None = None,
+    console=None,
+) -> dict[str, float]:
+    """Train a lab model end to end; return {"val_acc": ..., "test_acc": ...}.
+
+    Writes metrics.csv, learning_curve.png and weights.pt into the run directory.
+    """
+    lab = get_lab(lab_name)
+    model_name = model_name or lab.default_model
+    if model_name not in lab.models:
+        from .labs import LabError
+
+        raise LabError(f"lab {lab.name!r} has no model {model_name!r}; choose from {', '.join(lab.models)}")
+    spec = lab.models[model_name]
+    config = config or TrainConfig(max_epochs=spec.max_epochs)
+    path = implementation_path(lab, impl)
+    module = load_module(path, f"litlabs_impl_{lab.name}")
+
+    datamodule = build_datamodule(
+        spec.dataset, data_dir=data_dir, download=download,
+        batch_size=batch_size or spec.batch_size, seed=config.seed, classes=spec.classes,
+    )
+    datamodule.setup()
+    trainer = build_trainer(config)
+    num_features = int(torch.tensor(datamodule.dims).prod())
+    model_class = getattr(module, spec.class_name)
+    if spec.classes is None:
+        model = model_class(num_features=num_features, num_classes=datamodule.output_classes)
+    else:
+        model = model_class(num_features=num_features)
+
+    if trainer.is_global_zero and console is not None:
+        console.print(f"[bold]{lab.name}[/] / {model_name}: {spec.class_name} from {path}")
+        console.print(f"data: {datamodule.name} — {datamodule.source}")
+    trainer.fit(model, datamodule=datamodule)
+    val_acc = float(trainer.callback_metrics.get("val_acc", float("nan")))
+    (test_metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    results = {"val_acc": val_acc, "test_acc": float(test_metrics["test_acc"])}
+
+    if trainer.is_global_zero:
+        run_dir = Path(config.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), run_dir / "weights.pt")
+        plot = plot_learning_curves(run_dir, title=f"{lab.name} / {model_name}")
+        if console is not None:
+            console.print(f"final val accuracy:  {results['val_acc']:.4f}")
+            console.print(f"final test accuracy: {results['test_acc']:.4f}")
+            console.print(f"learning curve: {plot}   weights: {run_dir / 'weights.pt'}")
+    logging.getLogger("litlabs").debug("results %s", results)
+    return results
