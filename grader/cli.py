@@ -59,11 +59,64 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _add_grade(sub):
+    p = sub.add_parser("grade", help="grade a submission directory (all checks, hidden ones included)")
+    p.add_argument("submission", help="directory holding the submitted lab file(s); 'solutions' or 'labs' for ours")
+    p.add_argument("--lab", default="logreg")
+    p.add_argument("--results", help="write Gradescope's results.json here (always written, also on failure)")
+    p.add_argument("--format", choices=["rich", "json"], default="rich", help="what to print")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("check", help="check your labs/LAB.py with the visible checks")
+    p.add_argument("lab", help="lab name, e.g. logreg")
+    p.add_argument("--impl", default="labs", help="directory holding LAB.py (default: labs)")
+    p.set_defaults(func=cmd_check)
+
+
+def _submission_dir(name: str) -> str:
+    from .labs import REPO_ROOT
+
+    return str(REPO_ROOT / name) if name in ("solutions", "labs") else name
+
+
+def cmd_grade(args) -> int:
+    import json
+
+    from .grade import grade
+    from .report import Results, print_table, write_json_atomically
+
+    try:
+        results = grade(_submission_dir(args.submission), args.lab)
+        code = 1 if results.error else 0  # 0: grading completed, whatever the score
+    except Exception as err:  # bad input or a grader failure: still leave a results file
+        results = Results(lab=args.lab, error=str(err))
+        code = 2
+    if args.results:
+        write_json_atomically(results.gradescope(), args.results)
+    if args.format == "json":
+        print(json.dumps(results.gradescope(), indent=2))
+    else:
+        print_table(results, console)
+    if code:
+        errors.print(f"[red]error:[/] {results.error}", highlight=False)
+    return code
+
+
+def cmd_check(args) -> int:
+    from .grade import grade
+    from .report import print_table
+
+    results = grade(_submission_dir(args.impl), args.lab, include_hidden=False)
+    print_table(results, console, show_hidden=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litlabs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_grade(sub)
     return parser
 
 

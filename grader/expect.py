@@ -1,0 +1,49 @@
+"""Assertions for checks, with messages that say what was expected and what came back."""
+from __future__ import annotations
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the message is shown to the student as the reason."""
+
+
+def describe(t) -> str:
+    if isinstance(t, torch.Tensor):
+        return f"tensor of shape {tuple(t.shape)} and dtype {str(t.dtype).replace('torch.', '')}"
+    return type(t).__name__
+
+
+def tensor(value, what: str) -> torch.Tensor:
+    """The value as a tensor, or a failure naming what came back instead."""
+    if not isinstance(value, torch.Tensor):
+        raise CheckFailed(f"{what} returned a {describe(value)}, expected a tensor")
+    return value
+
+
+def pair(value, what: str) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise CheckFailed(f"{what} returned a {describe(value)}, expected a tuple of two tensors")
+    return tuple(value)
+
+
+def close(got, expected: torch.Tensor, what: str, inputs: str = "", atol: float = 1e-6, rtol: float = 1e-5,
+          check_dtype: bool = True) -> None:
+    """Fail unless got is a tensor like expected: shape, dtype, finite, values within tolerance."""
+    where = f" for {inputs}" if inputs else ""
+    got = tensor(got, what)
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{what}{where}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
+    if check_dtype and got.dtype != expected.dtype:
+        raise CheckFailed(f"{what}{where}: expected dtype {expected.dtype}, got {got.dtype} (keep the input's dtype)")
+    if not torch.isfinite(got).all():
+        bad = (~torch.isfinite(got)).sum().item()
+        raise CheckFailed(f"{what}{where}: {bad} value(s) are NaN or infinite, expected all finite")
+    got, expected = got.to(torch.float64), expected.to(torch.float64)
+    if not torch.allclose(got, expected, atol=atol, rtol=rtol):
+        error = (got - expected).abs()
+        index = tuple(int(i) for i in torch.nonzero(error == error.max())[0])
+        raise CheckFailed(
+            f"{what}{where}: max abs error {error.max().item():.3g} (tolerance {atol:g} + {rtol:g}·|expected|); "
+            f"at index {index} expected {expected[index].item():.6g}, got {got[index].item():.6g}"
+        )

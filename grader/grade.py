@@ -1,0 +1,120 @@
+"""Grade one submission: take its lab file, run the checks with pytest, collect results.
+
+The checks run in this process, which never imports submitted code; they reach
+the submission through ``Submission``, which forwards each request to a
+sandboxed worker (``grader.sandbox``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from .intake import IntakeError, take_lab_file
+from .labs import REPO_ROOT, get_lab
+from .plugin import GradingPlugin
+from .report import Results
+from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, protect_from_sandbox
+
+CHECKS_DIR = REPO_ROOT / "grader" / "checks"
+HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
+
+
+class Submission:
+    """What checks see of the submitted lab module (the ``submission`` fixture)."""
+
+    def __init__(self, sandbox: Sandbox | None, problem: str = ""):
+        self._sandbox, self._problem = sandbox, problem
+
+    def _request(self, op, what, timeout=None, **payload):
+        if self._sandbox is None:
+            raise SubmissionError(self._problem)
+        return self._sandbox.request(op, timeout=timeout, what=what, **payload)
+
+    def call(self, name: str, *args, seed: int = 0, **kwargs):
+        """Call a function of the submitted module: ``call("sigmoid", z)``."""
+        return self._request("call", f"{name}()", name=name, args=list(args), kwargs=kwargs, seed=seed)
+
+    def methods(self, cls: str, calls, init=None, set=None, read=None, seed: int = 0):
+        """Build ``cls(**init)``, copy tensors into attributes (``set``), call methods in turn.
+
+        Returns {"results": [...], "state": {attr: value}} with the attributes in ``read``.
+        """
+        what = f"{cls}." + ", ".join(method for method, _ in calls) if calls else cls
+        return self._request("methods", what, **{"class": cls}, init=init or {}, calls=[list(c) for c in calls],
+                             set=set or {}, read=read or [], seed=seed)
+
+    def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0):
+        """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after."""
+        timeout = self._sandbox.limits.fit_seconds if self._sandbox else None
+        return self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
+                             data=data, max_epochs=max_epochs, probes=probes, seed=seed)
+
+
+def check_files(lab: str, include_hidden: bool) -> list[Path]:
+    files = [CHECKS_DIR / f"test_{lab}.py"]
+    hidden = HIDDEN_DIR / f"test_{lab}.py"
+    if include_hidden and hidden.exists():
+        files.append(hidden)
+    return files
+
+
+def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:
+    plugin = GradingPlugin(submission)
+    args = [str(f) for f in files] + [
+        "-c", str(REPO_ROOT / "grader" / "pytest.ini"), "--rootdir", str(REPO_ROOT / "grader"),
+        "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"the checks could not be run (pytest exit code {int(code)})")
+    return plugin
+
+
+def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: bool = True,
+          zygote: Zygote | None = None, identity: Identity | None = None, limits: Limits | None = None) -> Results:
+    """Grade a submission directory; never raises for anything the submission does.
+
+    Raises IntakeError (missing directory) and LabError (unknown lab): those are
+    the caller's mistakes, not the submission's.
+    """
+    started = time.monotonic()
+    lab = get_lab(lab_name)
+    intake = take_lab_file(submission_dir, lab.filename)
+    results = Results(lab=lab.name, notes=list(intake.notes))
+    identity = identity or choose_identity()
+    if identity.isolated:
+        protect_from_sandbox([REPO_ROOT / "solutions", HIDDEN_DIR])
+    results.notes.append(identity.note)
+
+    own_zygote = zygote is None
+    sandbox = None
+    try:
+        if intake.lab_file is None:
+            submission = Submission(None, intake.problem)
+        else:
+            zygote = zygote or Zygote()
+            sandbox = Sandbox(zygote, intake.lab_file, identity, limits)
+            submission = Submission(sandbox)
+        plugin = run_checks(check_files(lab.name, include_hidden), submission)
+        results.outcomes = plugin.outcomes
+        if intake.lab_file is None:
+            results.notes.insert(0, f"Nothing to grade: {intake.problem}.")
+        elif sandbox.import_error:
+            results.notes.insert(0, sandbox.import_error)
+    except Exception as err:  # a failure of the grader itself: score 0, and say why
+        results.error = f"{type(err).__name__}: {err}"
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+        if own_zygote and zygote is not None:
+            zygote.close()
+    results.execution_time = time.monotonic() - started
+    return results
+
+
+__all__ = ["IntakeError", "Submission", "grade", "run_checks"]

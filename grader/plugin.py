@@ -1,0 +1,83 @@
+"""The pytest plugin that turns check outcomes into a grade.
+
+Checks are ordinary pytest tests with markers:
+- ``@pytest.mark.points(n)``: what the check is worth (required)
+- ``@pytest.mark.hidden``: graded, never shown before grades are published, not shipped to students
+- ``@pytest.mark.hint("...")``: shown when the check fails; points at the idea, not the answer
+The first line of a check's docstring is its name in reports. Checks get the
+submitted code through the ``submission`` fixture (a ``grader.submission_api.Submission``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .expect import CheckFailed
+from .sandbox import SubmissionError
+
+
+@dataclass
+class Outcome:
+    check: str  # the test function's name
+    title: str  # its docstring's first line
+    points: float
+    hidden: bool
+    passed: bool
+    reason: str = ""
+    hint: str = ""
+
+    @property
+    def score(self) -> float:
+        return self.points if self.passed else 0.0
+
+
+def marker_value(item, name, default=None):
+    marker = item.get_closest_marker(name)
+    if marker is None:
+        return default
+    return marker.args[0] if marker.args else True
+
+
+def reason_from(excinfo) -> str:
+    """One line (or a few) for the report; a judge bug is labelled as such."""
+    error = excinfo.value
+    if isinstance(error, (SubmissionError, CheckFailed)):
+        return str(error)
+    if isinstance(error, AssertionError):  # a plain assert in a check
+        return str(error).split("\nassert ")[0].strip() or "assertion failed"
+    return f"grader error (please tell the course staff): {type(error).__name__}: {error}"
+
+
+class GradingPlugin:
+    def __init__(self, submission):
+        self._submission = submission
+        self.outcomes: list[Outcome] = []
+
+    @pytest.fixture(scope="session")
+    def submission(self):
+        return self._submission
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "points(n): points a check is worth")
+        config.addinivalue_line("markers", "hidden: a check students see only after grades are published")
+        config.addinivalue_line("markers", "hint(text): shown when the check fails")
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            if marker_value(item, "points") is None:
+                raise pytest.UsageError(f"check {item.nodeid} has no @pytest.mark.points(n)")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            passed = report.passed
+            self.outcomes.append(Outcome(
+                check=item.name, title=doc, points=float(marker_value(item, "points")),
+                hidden=bool(marker_value(item, "hidden", False)), passed=passed,
+                reason="" if passed else reason_from(call.excinfo) if call.excinfo else "skipped",
+                hint="" if passed else marker_value(item, "hint", ""),
+            ))

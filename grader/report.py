@@ -1,0 +1,88 @@
+"""Grading results: Gradescope's results.json, written atomically, and a rich table."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plugin import Outcome
+
+
+@dataclass
+class Results:
+    lab: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about the submission and the sandbox
+    error: str = ""  # set when grading itself could not be completed
+    execution_time: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return 0.0 if self.error else sum(o.score for o in self.outcomes)
+
+    @property
+    def max_score(self) -> float:
+        return sum(o.points for o in self.outcomes)
+
+    def gradescope(self) -> dict:
+        """The results.json document of Gradescope's autograder specification."""
+        lines = [f"litlabs: lab {self.lab}"]
+        if self.error:
+            lines.append(f"Grading could not be completed, score 0: {self.error}")
+        lines += self.notes
+        tests = []
+        for number, o in enumerate(self.outcomes, start=1):
+            output = "passed" if o.passed else o.reason + (f"\nHint: {o.hint}" if o.hint else "")
+            tests.append({
+                "name": o.title, "number": str(number), "score": o.score, "max_score": o.points,
+                "status": "passed" if o.passed else "failed", "output": output,
+                "visibility": "after_published" if o.hidden else "visible",
+            })
+        return {"score": self.score, "execution_time": round(self.execution_time, 3),
+                "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
+                "stdout_visibility": "hidden", "tests": tests}
+
+
+def write_json_atomically(document: dict, path: str | Path) -> Path:
+    """Write JSON to a temporary file beside path, then rename it over path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def print_table(results: Results, console, show_hidden: bool = True) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"litlabs — {results.lab}", show_lines=False)
+    table.add_column("check")
+    table.add_column("points", justify="right")
+    table.add_column("result")
+    table.add_column("reason and hint", overflow="fold")
+    for o in results.outcomes:
+        if o.hidden and not show_hidden:
+            continue
+        mark = "[green]pass[/]" if o.passed else "[red]FAIL[/]"
+        detail = "" if o.passed else o.reason + (f"\n[dim]hint: {o.hint}[/]" if o.hint else "")
+        title = o.title + (" [dim](hidden)[/]" if o.hidden else "")
+        table.add_row(title, f"{o.score:g}/{o.points:g}", mark, detail)
+    console.print(table)
+    shown = [o for o in results.outcomes if show_hidden or not o.hidden]
+    total, out_of = sum(o.score for o in shown), sum(o.points for o in shown)
+    for note in results.notes:
+        console.print(f"[dim]{note}[/]", highlight=False)
+    if results.error:
+        console.print(f"[red]grading could not be completed:[/] {results.error}", highlight=False)
+    console.print(f"[bold]total: {total:g} / {out_of:g}[/]")

@@ -1,0 +1,270 @@
+"""The judge's side of the trust boundary: run submitted code in a confined worker.
+
+``Zygote`` starts one helper process that has imported torch and Lightning and
+forks a worker per submission (see ``grader.worker``): starting a worker costs
+milliseconds instead of the seconds a fresh interpreter needs. ``Sandbox`` is
+one submission's worker: it sends requests, enforces a deadline on each, reads
+back plain data only, and on a crash, hang or garbage kills the worker's whole
+process group so the next request starts a fresh one.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import wire
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_USER = os.environ.get("LITLABS_SANDBOX_USER", "nobody")
+
+
+class SubmissionError(Exception):
+    """The submitted code failed, hung, crashed or returned something unusable; one line says how."""
+
+
+@dataclass
+class Limits:
+    call_seconds: float = 10.0  # one function call
+    import_seconds: float = 20.0
+    fit_seconds: float = 180.0  # training a model
+    memory_bytes: int = 3 * 1024**3  # address space the submission may add to the worker
+    cpu_seconds: int = 900  # a backstop for a worker nobody kills
+    file_bytes: int = 64 * 1024**2
+    processes: int = 256  # only applied when the worker runs as the sandbox user
+    output_bytes: int = 4096  # how much of the worker's output is kept
+
+
+def worker_env(workdir: str) -> dict[str, str]:
+    """The whole environment a worker sees: nothing of the grader's."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+# --- who the submission runs as ------------------------------------------------------
+
+@dataclass
+class Identity:
+    uid: int | None  # None: the grader's own user
+    gid: int | None
+    note: str  # what the report says about it
+    isolated: bool
+
+
+def _others_can_read(path: Path) -> bool:
+    """Can a user who is neither owner nor in the group read path (and reach it)?"""
+    path = Path(path).resolve()
+    for parent in reversed(path.parents):
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def interpreter_files() -> list[Path]:
+    import lightning
+    import torch
+
+    return [Path(sys.executable), Path(torch.__file__), Path(lightning.__file__), Path(__file__)]
+
+
+def choose_identity(user: str = SANDBOX_USER) -> Identity:
+    """Run as an unprivileged user when the grader is root and that user can run Python here."""
+    if os.geteuid() != 0:
+        return Identity(None, None, f"The submission ran as the grader's own user ({pwd.getpwuid(os.geteuid()).pw_name}), "
+                        "not in a separate account: it could read what the grader can read.", False)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return Identity(None, None, f"WARNING: the submission ran with the grader's privileges (root): "
+                        f"there is no user {user!r} to run it as.", False)
+    unreadable = [str(p) for p in interpreter_files() if not _others_can_read(p)]
+    if unreadable:
+        return Identity(None, None, "WARNING: the submission ran with the grader's privileges (root): "
+                        f"user {user!r} cannot read the Python installation ({unreadable[0]}). "
+                        "Install litlabs in an environment outside /root (e.g. a venv under /opt).", False)
+    return Identity(entry.pw_uid, entry.pw_gid, f"The submission ran as the unprivileged user {user!r}.", True)
+
+
+def protect_from_sandbox(paths) -> None:
+    """As root: make the reference, the hidden checks and results unreadable to others."""
+    for path in paths:
+        path = Path(path)
+        if path.exists():
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o077)
+
+
+# --- the zygote ----------------------------------------------------------------------
+
+class Zygote:
+    """A helper process that forks submission workers; see grader.worker."""
+
+    def __init__(self, start_timeout: float = 120.0):
+        self._control, theirs = socket.socketpair()
+        self._home = tempfile.mkdtemp(prefix="litlabs-zygote-")
+        self._lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "grader.worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], cwd=self._home, env=worker_env(self._home),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        theirs.close()
+        try:
+            json.loads(wire.recv_frame(self._control, deadline=time.monotonic() + start_timeout))
+        except (EOFError, TimeoutError) as err:
+            self.process.kill()
+            detail = self.process.stderr.read().decode(errors="replace")[-2000:] if isinstance(err, EOFError) else ""
+            raise RuntimeError(f"the grader's worker process did not start: {detail or err!r}") from None
+
+    def spawn(self, spec: dict) -> tuple[int, socket.socket, int]:
+        """Fork a worker; return (pid, socket to it, read end of its output)."""
+        with self._lock:
+            wire.send_frame(self._control, json.dumps(spec).encode())
+            message, fds, _, _ = socket.recv_fds(self._control, 1024, 2)
+        if len(fds) != 2:
+            raise RuntimeError("the grader's worker process did not hand over a worker")
+        return json.loads(message)["pid"], socket.socket(fileno=fds[0]), fds[1]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                wire.send_frame(self._control, json.dumps({"op": "exit"}).encode())
+                self.process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        self._control.close()
+        self.process.stderr.close()
+        shutil.rmtree(self._home, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- one submission's worker ---------------------------------------------------------
+
+class _OutputTail(threading.Thread):
+    """Drain the worker's stdout/stderr, keeping only the last bytes (output floods cost nothing)."""
+
+    def __init__(self, fd: int, keep: int):
+        super().__init__(daemon=True)
+        self.fd, self.buffer = fd, collections.deque(maxlen=keep)
+
+    def run(self):
+        with open(self.fd, "rb", buffering=0) as stream:
+            while chunk := stream.read(65536):
+                self.buffer.extend(chunk)
+
+    def text(self) -> str:
+        return bytes(self.buffer).decode(errors="replace")
+
+
+class Sandbox:
+    """Runs one submission file in a confined worker and asks it things.
+
+    ``request(op, **payload)`` returns the worker's plain-data answer or raises
+    ``SubmissionError`` with a one-line reason. An import that fails is
+    remembered: every later request fails with the same reason at once.
+    """
+
+    def __init__(self, zygote: Zygote, submission_file: Path, identity: Identity, limits: Limits | None = None):
+        self.zygote, self.identity = zygote, identity
+        self.limits = limits or Limits()
+        self.workdir = Path(tempfile.mkdtemp(prefix="litlabs-sandbox-"))
+        self.submission_file = self.workdir / Path(submission_file).name
+        shutil.copyfile(submission_file, self.submission_file)
+        if identity.uid is not None:
+            for path in (self.workdir, self.submission_file):
+                os.chown(path, identity.uid, identity.gid)
+        self.import_error: str | None = None
+        self._pid: int | None = None
+        self._sock: socket.socket | None = None
+        self._output: _OutputTail | None = None
+        self.restarts = 0
+
+    # the worker's life
+    def _start(self) -> None:
+        spec = {"workdir": str(self.workdir), "submission": str(self.submission_file),
+                "uid": self.identity.uid, "gid": self.identity.gid,
+                "env": worker_env(str(self.workdir)), "limits": asdict(self.limits)}
+        self._pid, self._sock, output_fd = self.zygote.spawn(spec)
+        self._output = _OutputTail(output_fd, self.limits.output_bytes)
+        self._output.start()
+        try:
+            self._exchange({"op": "load"}, self.limits.import_seconds, "importing the submission")
+        except SubmissionError as err:
+            self.import_error = f"the submission could not be imported: {err}"
+            self.kill()
+            raise SubmissionError(self.import_error) from None
+
+    def kill(self) -> None:
+        """Kill the worker and everything in its process group."""
+        if self._pid is not None:
+            try:
+                os.killpg(self._pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self._sock.close()
+            self._output.join(timeout=2)
+            self._pid = self._sock = None
+            self.restarts += 1
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def output(self) -> str:
+        return self._output.text() if self._output else ""
+
+    # asking
+    def request(self, op: str, timeout: float | None = None, what: str = "", **payload):
+        if self.import_error:
+            raise SubmissionError(self.import_error)
+        if self._pid is None:
+            self._start()
+        timeout = timeout if timeout is not None else self.limits.call_seconds
+        return self._exchange({"op": op, **payload}, timeout, what or op)
+
+    def _exchange(self, request: dict, timeout: float, what: str):
+        try:
+            wire.send_frame(self._sock, wire.encode_request(request))
+            reply = wire.decode_reply(wire.recv_frame(self._sock, deadline=time.monotonic() + timeout))
+        except TimeoutError:
+            self.kill()
+            raise SubmissionError(f"{what} did not finish within {timeout:g} s (an endless loop?)") from None
+        except (EOFError, OSError):
+            self.kill()
+            raise SubmissionError(f"the submission's process ended during {what} "
+                                  "(os._exit, a crash, or a resource limit)") from None
+        except wire.WireError as err:
+            self.kill()
+            raise SubmissionError(f"{what} sent back something other than plain data: {err}") from None
+        if type(reply) is not dict or type(reply.get("ok")) is not bool:
+            self.kill()
+            raise SubmissionError(f"{what} sent back a malformed reply")
+        if not reply["ok"]:
+            raise SubmissionError(str(reply.get("error", "unknown error"))[:500])
+        return reply.get("value")

