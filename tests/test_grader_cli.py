@@ -1,0 +1,145 @@
+"""`litlabs grade` and `litlabs check` as commands: results files, exit codes, the sandbox user."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grader.cli import main
+from grader.labs import REPO_ROOT
+from grader.sandbox import _others_can_read
+
+GRADESCOPE_TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "visibility"}
+
+
+def assert_gradescope_results(document):
+    assert isinstance(document["score"], (int, float)) and isinstance(document["execution_time"], (int, float))
+    assert document["output_format"] == "text" and isinstance(document["output"], str)
+    for test in document["tests"]:
+        assert GRADESCOPE_TEST_KEYS <= set(test)
+        assert test["status"] in ("passed", "failed")
+        assert test["visibility"] in ("visible", "after_published")
+
+
+def test_grade_writes_gradescope_results_for_the_stub(tmp_path, capsys):
+    results = tmp_path / "out" / "results.json"
+    assert main(["grade", "labs", "--results", str(results)]) == 0
+    document = json.loads(results.read_text())
+    assert_gradescope_results(document)
+    assert document["score"] == 0 and len(document["tests"]) == 19
+    assert {t["visibility"] for t in document["tests"]} == {"visible", "after_published"}
+    assert "total: 0 / 24" in capsys.readouterr().out
+
+
+def test_grade_json_format_prints_the_results(tmp_path, capsys):
+    (tmp_path / "logreg.py").write_text("raise RuntimeError('broken on purpose')\n")
+    assert main(["grade", str(tmp_path), "--format", "json"]) == 0  # grading completed: exit 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["score"] == 0
+    assert "RuntimeError: broken on purpose" in document["output"]
+
+
+def test_missing_submission_dir_still_leaves_a_results_file(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    assert main(["grade", str(tmp_path / "nope"), "--results", str(results)]) == 2
+    document = json.loads(results.read_text())
+    assert document["score"] == 0 and "does not exist" in document["output"]
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unknown_lab_still_leaves_a_results_file(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    assert main(["grade", "labs", "--lab", "nolab", "--results", str(results)]) == 2
+    assert "unknown lab 'nolab'" in json.loads(results.read_text())["output"]
+
+
+def test_check_shows_only_visible_checks(capsys):
+    assert main(["check", "logreg", "--impl", "solutions"]) == 0
+    out = capsys.readouterr().out
+    assert "total: 19 / 19" in out and "hidden" not in out
+
+
+# --- as root: the submission runs as an unprivileged user -----------------------------
+
+SANDBOX_PYTHON = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
+
+
+def _sandbox_python():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the grader drops to an unprivileged user only when it runs as root")
+    usable = SANDBOX_PYTHON.exists() and _others_can_read(SANDBOX_PYTHON) and _others_can_read(REPO_ROOT / "grader")
+    if not usable:
+        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
+            pytest.fail(f"{SANDBOX_PYTHON} (or this checkout) is not usable by an unprivileged user; "
+                        "run .ci/sandbox-env first")
+        pytest.skip(f"no interpreter outside /root at {SANDBOX_PYTHON} (run .ci/sandbox-env)")
+    return str(SANDBOX_PYTHON)
+
+
+def _grade_as_root(python, submission, results):
+    done = subprocess.run([python, "-m", "grader.cli", "grade", str(submission), "--results", str(results),
+                           "--format", "json"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(results.read_text())
+
+
+@pytest.mark.slow
+def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_path):
+    python = _sandbox_python()
+    reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
+    full = _grade_as_root(python, REPO_ROOT / "solutions", tmp_path / "full.json")
+    assert full["score"] == 24 and "unprivileged user 'nobody'" in full["output"]
+
+    # A submission that reads the reference from disk and signals the processes above it.
+    attack = tmp_path / "attack"
+    attack.mkdir()
+    (attack / "logreg.py").write_text(
+        "import os, signal\n"
+        f"exec(open({str(REPO_ROOT / 'solutions' / 'logreg.py')!r}).read())\n")
+    document = _grade_as_root(python, attack, tmp_path / "attack.json")
+    assert document["score"] == 0 and "PermissionError" in document["tests"][0]["output"]
+
+    (attack / "logreg.py").write_text(
+        "import os, signal\n"
+        "for pid in (os.getppid(), os.getppid() - 1, 1):\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except PermissionError:\n        pass\n"
+        + reference.replace("from __future__ import annotations\n", ""))
+    document = _grade_as_root(python, attack, tmp_path / "kill.json")
+    assert document["score"] == 24  # the kill attempts changed nothing
+
+
+def test_without_root_or_a_readable_interpreter_the_report_says_so(tmp_path, capsys):
+    assert main(["grade", "solutions", "--results", str(tmp_path / "r.json")]) == 0
+    output = json.loads((tmp_path / "r.json").read_text())["output"]
+    if os.geteuid() == 0 and not _others_can_read(Path(sys.executable)):
+        assert "WARNING: the submission ran with the grader's privileges (root)" in output
+    elif os.geteuid() != 0:
+        assert "ran as the grader's own user" in output
+    else:
+        assert "unprivileged user" in output
+
+
+@pytest.mark.slow
+def test_as_a_normal_user_check_and_grade_work():
+    python = _sandbox_python()
+    # pytest's tmp_path lies under a root-only folder; this one user nobody can use
+    tmp_path = Path(tempfile.mkdtemp(prefix="litlabs-nobody-"))
+    tmp_path.chmod(0o777)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copy(REPO_ROOT / "solutions" / "logreg.py", submission / "logreg.py")
+    submission.chmod(0o755)
+    results = tmp_path / "results.json"
+    done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-m", "grader.cli", "grade", str(submission),
+                           "--results", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(results.read_text())
+    assert document["score"] == 24 and "ran as the grader's own user (nobody)" in document["output"]
+    done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-m", "grader.cli", "check", "logreg"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and "total: 0 / 19" in done.stdout
+    shutil.rmtree(tmp_path)

@@ -1,0 +1,299 @@
+"""The grader against deliberately wrong, hostile and differently written Lab 1 submissions.
+
+Each wrong submission is the reference with one mistake, so the checks that
+fail are exactly the ones that should catch that mistake.
+"""
+import json
+import os
+import textwrap
+
+import pytest
+
+from grader.grade import grade
+from grader.labs import REPO_ROOT
+from grader.report import write_json_atomically
+from grader.sandbox import Limits, Zygote, choose_identity
+
+REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
+STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
+FULL = 24.0
+ALL_CHECKS = {
+    "test_perceptron_updates_on_a_mistake", "test_perceptron_keeps_weights_when_right",
+    "test_sigmoid_values_and_shapes", "test_sigmoid_is_stable", "test_binary_cross_entropy_values",
+    "test_binary_cross_entropy_is_stable", "test_logistic_gradients_match_autograd", "test_softmax_values_and_shapes",
+    "test_softmax_is_stable", "test_cross_entropy_values", "test_cross_entropy_is_stable",
+    "test_binary_sgd_step_moves_weights_by_minus_lr_grad", "test_softmax_regression_forward_shapes",
+    "test_softmax_regression_trains_on_cross_entropy_of_logits", "test_softmax_regression_converges",
+    "test_logistic_gradients_match_finite_differences", "test_perceptron_uses_the_learning_rate",
+    "test_functions_keep_float64", "test_binary_logistic_regression_separates_two_digits",
+}
+# Short limits keep the hanging submissions quick to grade.
+LIMITS = Limits(call_seconds=4, import_seconds=6)
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    with Zygote() as z:
+        yield z
+
+
+@pytest.fixture(scope="module")
+def identity():
+    return choose_identity()
+
+
+def mutate(*replacements, source=REFERENCE):
+    for old, new in replacements:
+        assert old in source, f"mutation target not found: {old!r}"
+        source = source.replace(old, new, 1)
+    return source
+
+
+def prepend(code, source=REFERENCE):
+    """Put code at the top of the module, after its `from __future__` import."""
+    future = "from __future__ import annotations\n"
+    return source.replace(future, future + code, 1)
+
+
+def run_grade(tmp_path, zygote, identity, source=None, files=None):
+    submission = tmp_path / "submission"
+    submission.mkdir(exist_ok=True)
+    if source is not None:
+        (submission / "logreg.py").write_text(source)
+    for name, text in (files or {}).items():
+        (submission / name).write_text(text)
+    return grade(submission, "logreg", zygote=zygote, identity=identity, limits=LIMITS)
+
+
+def failed(results):
+    return {o.check for o in results.outcomes if not o.passed}
+
+
+def test_reference_gets_full_marks(tmp_path, zygote, identity):
+    results = run_grade(tmp_path, zygote, identity, REFERENCE)
+    assert failed(results) == set() and results.score == results.max_score == FULL
+    assert {o.check for o in results.outcomes} == ALL_CHECKS
+
+
+def test_untouched_stub_gets_zero_and_says_what_is_missing(tmp_path, zygote, identity):
+    results = run_grade(tmp_path, zygote, identity, STUB)
+    assert results.score == 0 and failed(results) == ALL_CHECKS
+    sigmoid = next(o for o in results.outcomes if o.check == "test_sigmoid_is_stable")
+    assert sigmoid.reason.startswith("NotImplementedError: compute σ(z)") and sigmoid.hint
+
+
+WRONG = {
+    "wrong gradient sign": (
+        [("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a")],
+        {"test_logistic_gradients_match_autograd", "test_binary_sgd_step_moves_weights_by_minus_lr_grad",
+         "test_logistic_gradients_match_finite_differences", "test_binary_logistic_regression_separates_two_digits"},
+    ),
+    "missing average over the batch": (
+        [("grad_w = x.T @ err / x.shape[0]", "grad_w = x.T @ err")],
+        {"test_logistic_gradients_match_autograd", "test_binary_sgd_step_moves_weights_by_minus_lr_grad",
+         "test_logistic_gradients_match_finite_differences", "test_binary_logistic_regression_separates_two_digits"},
+    ),
+    "softmax along the wrong dimension": (
+        [("shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp = torch.exp(shifted)\n"
+          "    return exp / exp.sum(dim=1, keepdim=True)",
+          "shifted = logits - logits.max(dim=0, keepdim=True).values\n    exp = torch.exp(shifted)\n"
+          "    return exp / exp.sum(dim=0, keepdim=True)")],
+        {"test_softmax_values_and_shapes", "test_softmax_is_stable", "test_functions_keep_float64"},
+    ),
+    "unstable softmax": (
+        [("shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp", "shifted = logits\n    exp")],
+        {"test_softmax_is_stable"},
+    ),
+    "double softmax": (
+        [("loss = cross_entropy(logits, y)", "loss = cross_entropy(softmax(logits), y)")],
+        {"test_softmax_regression_trains_on_cross_entropy_of_logits"},
+    ),
+    "forward returns probabilities": (
+        [("return self.linear(x.flatten(start_dim=1))", "return softmax(self.linear(x.flatten(start_dim=1)))")],
+        {"test_softmax_regression_forward_shapes"},
+    ),
+    "a learning rate that cannot converge": (
+        [("num_classes: int = 10, lr: float = 0.05", "num_classes: int = 10, lr: float = 1e-6")],
+        {"test_softmax_regression_converges"},
+    ),
+    "an exception": (
+        [("    e = torch.exp(-z.abs())", "    raise ValueError('oops')")],
+        {"test_sigmoid_values_and_shapes", "test_sigmoid_is_stable", "test_logistic_gradients_match_autograd",
+         "test_binary_sgd_step_moves_weights_by_minus_lr_grad", "test_logistic_gradients_match_finite_differences",
+         "test_functions_keep_float64", "test_binary_logistic_regression_separates_two_digits"},
+    ),
+    "an endless loop inside a function": (
+        [("    shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp",
+          "    while True:\n        pass\n    exp")],
+        {"test_softmax_values_and_shapes", "test_softmax_is_stable", "test_functions_keep_float64"},
+    ),
+    "a tensor subclass that claims to equal anything": (
+        [("def sigmoid(z):", "class AlwaysEqual(torch.Tensor):\n    def __eq__(self, other):\n        return True\n\n"
+          "    def allclose(self, *args, **kwargs):\n        return True\n\n\ndef sigmoid(z):\n"
+          "    return torch.zeros_like(z).as_subclass(AlwaysEqual)\n\n\ndef _unused_sigmoid(z):")],
+        {"test_sigmoid_values_and_shapes", "test_sigmoid_is_stable", "test_logistic_gradients_match_autograd",
+         "test_binary_sgd_step_moves_weights_by_minus_lr_grad", "test_logistic_gradients_match_finite_differences",
+         "test_functions_keep_float64", "test_binary_logistic_regression_separates_two_digits"},
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(WRONG))
+def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zygote, identity):
+    replacements, expected = WRONG[mistake]
+    results = run_grade(tmp_path, zygote, identity, mutate(*replacements))
+    assert not results.error
+    assert failed(results) == expected
+    assert results.score == FULL - sum(o.points for o in results.outcomes if o.check in expected)
+
+
+def test_endless_loop_reason_names_the_timeout(tmp_path, zygote, identity):
+    source = mutate(*WRONG["an endless loop inside a function"][0])
+    results = run_grade(tmp_path, zygote, identity, source)
+    softmax = next(o for o in results.outcomes if o.check == "test_softmax_is_stable")
+    assert "softmax() did not finish within 4 s" in softmax.reason
+
+
+ZERO = {
+    "an endless loop at import": (prepend("while True:\n    pass\n"), "did not finish within 6 s"),
+    "sys.exit(0) at import": (prepend("import sys\nsys.exit(0)\n"), "called sys.exit(0)"),
+    "os._exit(0) at import": (prepend("import os\nos._exit(0)\n"), "process ended during importing"),
+    "importing the reference solution": ("from solutions.logreg import *\n", "'solutions' is not available"),
+    "a syntax error": (REFERENCE.replace("def sigmoid(z):", "def sigmoid(z)"), "SyntaxError"),
+}
+
+
+@pytest.mark.parametrize("case", list(ZERO))
+def test_submissions_that_cannot_be_imported_get_zero_with_the_reason(case, tmp_path, zygote, identity):
+    source, reason = ZERO[case]
+    results = run_grade(tmp_path, zygote, identity, source)
+    assert results.score == 0 and failed(results) == ALL_CHECKS
+    assert reason in results.outcomes[0].reason
+    assert results.notes[0].startswith("the submission could not be imported")
+
+
+def test_correct_but_differently_written_submission_gets_full_marks(tmp_path, zygote, identity):
+    source = textwrap.dedent('''
+        import lightning as L
+        import torch
+        import torch.nn.functional as F
+
+        def perceptron_step(w, b, x, y, lr=1.0):
+            prediction = 1.0 if float(w @ x + b) > 0 else 0.0
+            return w + lr * (y - prediction) * x, b + lr * (y - prediction)
+
+        sigmoid = torch.sigmoid
+
+        def binary_cross_entropy(logits, targets):
+            return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
+
+        def logistic_gradients(x, y, w, b):
+            w, b = w.clone().requires_grad_(), b.clone().requires_grad_()
+            binary_cross_entropy(x @ w + b, y).backward()
+            return w.grad, b.grad
+
+        def softmax(logits):
+            return torch.softmax(logits, dim=-1)
+
+        cross_entropy = F.cross_entropy
+
+        class BinaryLogisticRegression(L.LightningModule):
+            def __init__(self, num_features=784, lr=0.1):
+                super().__init__()
+                self.automatic_optimization = False
+                self.lr = lr
+                self.register_buffer("w", torch.zeros(num_features))
+                self.register_buffer("b", torch.zeros(()))
+
+            def forward(self, x):
+                return x.reshape(len(x), -1) @ self.w + self.b
+
+            def sgd_step(self, x, y):
+                x = x.reshape(len(x), -1)
+                loss = binary_cross_entropy(self(x), y)
+                grad_w, grad_b = logistic_gradients(x, y, self.w, self.b)
+                self.w.sub_(self.lr * grad_w)
+                self.b.sub_(self.lr * grad_b)
+                return loss
+
+            def training_step(self, batch, batch_idx):
+                return self.sgd_step(*batch)
+
+            def configure_optimizers(self):
+                return None
+
+        class SoftmaxRegression(L.LightningModule):
+            def __init__(self, num_features=784, num_classes=10):
+                super().__init__()
+                self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(num_features, num_classes))
+
+            def forward(self, x):
+                return self.net(x)
+
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                loss = F.cross_entropy(self(x), y)
+                self.log("loss", loss)
+                return {"loss": loss}
+
+            def configure_optimizers(self):
+                return torch.optim.Adam(self.parameters(), lr=1e-3)
+    ''')
+    results = run_grade(tmp_path, zygote, identity, source)
+    assert failed(results) == set(), [(o.check, o.reason) for o in results.outcomes if not o.passed]
+
+
+def test_printing_a_fake_gradescope_result_changes_nothing(tmp_path, zygote, identity):
+    fake = json.dumps({"score": 1000, "tests": [{"name": "x", "score": 1000, "max_score": 1}]})
+    source = prepend(f"print({fake!r})\n").replace('    e = torch.exp(-z.abs())',
+                                                      f'    print({fake!r})\n    e = torch.exp(-z.abs())')
+    results = run_grade(tmp_path, zygote, identity, mutate(source=source))
+    assert results.score == FULL and len(results.outcomes) == len(ALL_CHECKS)
+
+
+def test_writing_the_results_file_is_overwritten_by_the_judge(tmp_path, zygote, identity):
+    results_path = tmp_path / "results" / "results.json"
+    attack = (f"import json, pathlib\npathlib.Path({str(results_path)!r}).parent.mkdir(exist_ok=True)\n"
+              f"pathlib.Path({str(results_path)!r}).write_text(json.dumps({{'score': 1000}}))\n")
+    results = run_grade(tmp_path, zygote, identity, prepend(attack, source=STUB))
+    write_json_atomically(results.gradescope(), results_path)
+    assert json.loads(results_path.read_text())["score"] == 0
+
+
+def test_symlink_to_the_reference_is_ignored(tmp_path, zygote, identity):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    os.symlink(REPO_ROOT / "solutions" / "logreg.py", submission / "logreg.py")
+    results = run_grade(tmp_path, zygote, identity)
+    assert results.score == 0
+    assert any("ignored logreg.py: not a regular file" in note for note in results.notes)
+    assert "no regular file named logreg.py" in results.outcomes[0].reason
+
+
+def test_conftest_that_forces_passes_is_ignored(tmp_path, zygote, identity):
+    conftest = textwrap.dedent('''
+        import pytest
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            outcome.get_result().outcome = "passed"
+    ''')
+    results = run_grade(tmp_path, zygote, identity, STUB, files={"conftest.py": conftest, "sitecustomize.py": ""})
+    assert results.score == 0
+    assert any("ignored conftest.py" in note for note in results.notes)
+    assert any("ignored sitecustomize.py" in note for note in results.notes)
+
+
+def test_nested_lab_file_is_found(tmp_path, zygote, identity):
+    (tmp_path / "submission" / "labs").mkdir(parents=True)
+    (tmp_path / "submission" / "labs" / "logreg.py").write_text(REFERENCE)
+    assert run_grade(tmp_path, zygote, identity).score == FULL
+
+
+def test_same_submission_graded_twice_gets_the_same_outcomes(tmp_path, zygote, identity):
+    source = mutate(*WRONG["a learning rate that cannot converge"][0])
+    first = run_grade(tmp_path, zygote, identity, source)
+    second = run_grade(tmp_path, zygote, identity, source)
+    assert [(o.check, o.passed, o.reason) for o in first.outcomes] == \
+           [(o.check, o.passed, o.reason) for o in second.outcomes]
