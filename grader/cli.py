@@ -23,8 +23,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a lab's model and plot its learning curve")
     p.add_argument("lab", help="lab name, e.g. logreg")
     p.add_argument("--model", help="which of the lab's models (logreg: softmax or binary)")
-    p.add_argument("--impl", default="solutions",
-                   help="solutions, labs, a directory holding LAB.py, or a .py file (default: solutions)")
+    p.add_argument("--impl", help="solutions, labs, a directory holding LAB.py, or a .py file "
+                                  "(default: solutions in the instructor repository, labs in a student release)")
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_spawn"])
@@ -54,7 +54,7 @@ def cmd_train(args) -> int:
         run_dir=args.run_dir or f"runs/{lab.name}-{model}",
         progress_bar=False if args.no_progress_bar else None,
     )
-    train_lab(lab.name, model, impl=args.impl, data_dir=args.data_dir, download=args.download,
+    train_lab(lab.name, model, impl=args.impl or default_impl(), data_dir=args.data_dir, download=args.download,
               batch_size=args.batch_size, config=config, console=console)
     return 0
 
@@ -62,9 +62,11 @@ def cmd_train(args) -> int:
 def _add_grade(sub):
     p = sub.add_parser("grade", help="grade a submission directory (all checks, hidden ones included)")
     p.add_argument("submission", help="directory holding the submitted lab file(s); 'solutions' or 'labs' for ours")
-    p.add_argument("--lab", default="logreg")
+    p.add_argument("--lab", nargs="+", default=["logreg"], help="lab(s) to grade (default: logreg)")
     p.add_argument("--results", help="write Gradescope's results.json here (always written, also on failure)")
     p.add_argument("--format", choices=["rich", "json"], default="rich", help="what to print")
+    p.add_argument("--require-sandbox-user", action="store_true",
+                   help="refuse to run submitted code unless it can run as a separate unprivileged user")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="check your labs/LAB.py with the visible checks")
@@ -79,18 +81,31 @@ def _submission_dir(name: str) -> str:
     return str(REPO_ROOT / name) if name in ("solutions", "labs") else name
 
 
+def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False):
+    """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
+    from .grade import grade
+    from .report import Results, merge
+    from .sandbox import Zygote, choose_identity
+
+    try:
+        identity = choose_identity()
+        if require_sandbox_user and not identity.isolated:
+            raise UsageError("refusing to run the submission without a separate unprivileged user: "
+                             + identity.note)
+        with Zygote() as zygote:
+            parts = [grade(_submission_dir(submission), lab, zygote=zygote, identity=identity) for lab in labs]
+        results = merge(parts)
+        return results, 1 if results.error else 0  # 0: grading completed, whatever the score
+    except (UsageError, Exception) as err:  # bad input or a grader failure: still leave results
+        return Results(lab=" ".join(labs), error=str(err)), 2
+
+
 def cmd_grade(args) -> int:
     import json
 
-    from .grade import grade
-    from .report import Results, print_table, write_json_atomically
+    from .report import print_table, write_json_atomically
 
-    try:
-        results = grade(_submission_dir(args.submission), args.lab)
-        code = 1 if results.error else 0  # 0: grading completed, whatever the score
-    except Exception as err:  # bad input or a grader failure: still leave a results file
-        results = Results(lab=args.lab, error=str(err))
-        code = 2
+    results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user)
     if args.results:
         write_json_atomically(results.gradescope(), args.results)
     if args.format == "json":
@@ -111,24 +126,104 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _add_instructor(sub):
+    p = sub.add_parser("release", help="regenerate labs/ (stubs, handouts) from solutions/, or a student release")
+    p.add_argument("labs", nargs="*", help="labs to release (default: all)")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 and show the diff if labs/ is stale")
+    p.add_argument("--student", metavar="OUT_DIR", help="write a self-contained student repository to OUT_DIR")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
+    p.add_argument("out", help="the zip to write, e.g. autograder.zip")
+    p.add_argument("--lab", nargs="+", help="labs the bundle grades (default: all)")
+    p.set_defaults(func=cmd_gradescope)
+
+    p = sub.add_parser("validate", help="prove every check passes on the reference and fails on the stub")
+    p.add_argument("labs", nargs="*", help="labs to validate (default: all)")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_release(args) -> int:
+    from .release import release, student_release
+
+    for lab in args.labs:
+        get_lab_or_fail(lab)
+    if args.student:
+        out = student_release(args.student)
+        console.print(f"student release written to {out}")
+        return 0
+    diffs = release(args.labs or None, check=args.check)
+    if args.check:
+        if diffs:
+            console.print("".join(diffs), markup=False, highlight=False)
+            errors.print("[red]labs/ is not what solutions/ generates:[/] run `litlabs release` and commit labs/")
+            return 1
+        console.print("labs/ is in sync with solutions/")
+    else:
+        console.print(f"labs/ regenerated ({len(diffs) or 'no'} changes)" if diffs else "labs/ regenerated")
+    return 0
+
+
+def cmd_gradescope(args) -> int:
+    from .gradescope import build_bundle
+    from .labs import LABS
+
+    out = build_bundle(args.out, args.lab or list(LABS))
+    console.print(f"Gradescope autograder bundle written to {out}")
+    return 0
+
+
+def get_lab_or_fail(name):
+    from .labs import get_lab
+
+    return get_lab(name)
+
+
+def cmd_validate(args) -> int:
+    from .labs import LABS
+    from .release import generated_files
+    from .sandbox import Zygote
+    from .validate import print_verdicts, validate_lab
+
+    names = args.labs or list(LABS)
+    for name in names:
+        get_lab_or_fail(name)
+    generated_files(names)  # fails early, with the reason, outside the instructor repository
+    verdicts = []
+    with Zygote() as zygote:
+        for name in names:
+            verdicts += validate_lab(name, zygote)
+    print_verdicts(verdicts, console)
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
+def default_impl() -> str:
+    from .labs import REPO_ROOT
+
+    return "solutions" if (REPO_ROOT / "solutions").is_dir() else "labs"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="litlabs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_grade(sub)
+    _add_instructor(sub)
     return parser
 
 
 def main(argv=None) -> int:
     from datamodules import DataError
 
+    from .intake import IntakeError
     from .labs import LabError
+    from .release import ReleaseError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, LabError, DataError) as err:
+    except (UsageError, LabError, DataError, ReleaseError, IntakeError) as err:
         errors.print(f"[red]error:[/] {err}", highlight=False)
         return 2
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from .catalog import HIDDEN_DIR, check_files
 from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
 from .report import Results
 from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, hidden_from_sandbox
 
-CHECKS_DIR = REPO_ROOT / "grader" / "checks"
-HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
 
 
 class Submission:
@@ -52,14 +51,6 @@ class Submission:
         timeout = self._sandbox.limits.fit_seconds if self._sandbox else None
         return self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
                              data=data, max_epochs=max_epochs, probes=probes, seed=seed)
-
-
-def check_files(lab: str, include_hidden: bool) -> list[Path]:
-    files = [CHECKS_DIR / f"test_{lab}.py"]
-    hidden = HIDDEN_DIR / f"test_{lab}.py"
-    if include_hidden and hidden.exists():
-        files.append(hidden)
-    return files
 
 
 def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:

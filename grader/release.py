@@ -90,25 +90,116 @@ def make_stub(source: str, filename: str = "<source>") -> str:
     return stub
 
 
-def lab_sources(names=None) -> list[tuple[Path, Path]]:
-    names = names or list(LABS)
-    return [(REPO_ROOT / "solutions" / f"{n}.py", REPO_ROOT / "labs" / f"{n}.py") for n in names]
+POINTS_PLACEHOLDER = "<!-- litlabs:points -->"
+
+
+def points_table(lab: str) -> str:
+    """The handout's table of visible checks and their points, and the hidden total."""
+    from .catalog import checks_of
+
+    checks = checks_of(lab)
+    visible = [c for c in checks if not c.hidden]
+    hidden_points = sum(c.points for c in checks if c.hidden)
+    rows = ["| check | points |", "| --- | ---: |"]
+    rows += [f"| {c.title} | {c.points:g} |" for c in visible]
+    rows.append(f"| hidden checks, graded after the deadline | {hidden_points:g} |")
+    rows.append(f"| **total** | **{sum(c.points for c in checks):g}** |")
+    return "\n".join(rows)
+
+
+def make_handout(source: str, lab: str, filename: str = "<handout>") -> str:
+    if POINTS_PLACEHOLDER not in source:
+        raise ReleaseError(f"{filename}: the handout has no {POINTS_PLACEHOLDER} line for the points table")
+    return source.replace(POINTS_PLACEHOLDER, points_table(lab))
+
+
+def generated_files(names=None) -> dict[Path, str]:
+    """{path under labs/: its generated text} for the stubs and handouts of the labs."""
+    if not (REPO_ROOT / "solutions").is_dir():
+        raise ReleaseError("there is no solutions/ here: litlabs release and validate need the instructor "
+                           "repository, not a student release")
+    files = {}
+    for name in names or list(LABS):
+        reference = REPO_ROOT / "solutions" / f"{name}.py"
+        handout = REPO_ROOT / "solutions" / f"{name}.md"
+        for path in (reference, handout):
+            if not path.exists():
+                raise ReleaseError(f"{path.relative_to(REPO_ROOT)} does not exist")
+        files[REPO_ROOT / "labs" / f"{name}.py"] = make_stub(reference.read_text(), f"solutions/{name}.py")
+        files[REPO_ROOT / "labs" / f"{name}.md"] = make_handout(handout.read_text(), name, f"solutions/{name}.md")
+    return files
 
 
 def release(names=None, check: bool = False) -> list[str]:
-    """Write labs/ from solutions/, or with check=True return diffs where they differ."""
+    """Write labs/ from solutions/; with check=True write nothing and return the diffs."""
     diffs = []
-    for reference, stub_path in lab_sources(names):
-        if not reference.exists():
-            raise ReleaseError(f"{reference} does not exist: litlabs release needs the instructor repository "
-                               "(with solutions/)")
-        stub = make_stub(reference.read_text(), str(reference.relative_to(REPO_ROOT)))
-        current = stub_path.read_text() if stub_path.exists() else ""
+    for path, text in generated_files(names).items():
+        current = path.read_text() if path.exists() else ""
+        if current == text:
+            continue
         if check:
-            if current != stub:
-                diffs.append("".join(difflib.unified_diff(
-                    current.splitlines(keepends=True), stub.splitlines(keepends=True),
-                    f"labs/{stub_path.name} (committed)", f"labs/{stub_path.name} (generated)")))
-        elif current != stub:
-            stub_path.write_text(stub)
+            label = path.relative_to(REPO_ROOT)
+            diffs.append("".join(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                                      f"{label} (committed)", f"{label} (generated)")))
+        else:
+            path.write_text(text)
     return diffs
+
+
+STUDENT_README = """\
+# {title}
+
+```bash
+pip install -e . && litlabs check {first_lab}
+litlabs train {first_lab} --impl labs
+```
+
+The first command installs the labs and checks your work; run `litlabs check LAB`
+again after every change. The second trains your model on the offline MNIST subset,
+shows a progress bar and saves a learning curve under `runs/`.
+
+Your work goes in `labs/` (one file per lab, with its handout beside it):
+
+{labs}
+
+Replace each `raise NotImplementedError(...)` with your code; its message says what to do.
+`litlabs check` runs the visible checks in a sandbox and prints, for each, its points,
+whether it passed, and for a failure the reason and a hint. Hidden checks are graded
+after the deadline and test the same ideas on other inputs.
+
+Needs Python 3.10 or newer. No internet is needed: the data ships with the installed packages.
+"""
+
+STUDENT_PACKAGES = '["datamodules*", "labs*", "grader*"]'
+
+
+def _copy_tree(source: Path, target: Path, skip=()) -> None:
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *skip)
+    shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+
+
+def student_release(out_dir) -> Path:
+    """Write a self-contained student repository: stubs, handouts, data, visible checks only."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ReleaseError(f"{out} exists and is not empty: choose a new directory for the student release")
+    diffs = release(check=True)
+    if diffs:
+        raise ReleaseError("labs/ is not what solutions/ generates: run `litlabs release` first")
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_tree(REPO_ROOT / "labs", out / "labs")
+    _copy_tree(REPO_ROOT / "datamodules", out / "datamodules")
+    _copy_tree(REPO_ROOT / "grader", out / "grader", skip=("hidden",))
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    include = re.search(r"^include = .*$", pyproject, re.M)
+    if include is None:
+        raise ReleaseError("pyproject.toml has no [tool.setuptools.packages.find] include line to adapt")
+    (out / "pyproject.toml").write_text(pyproject.replace(include.group(0), f"include = {STUDENT_PACKAGES}"))
+    lab_lines = "\n".join(f"- `labs/{lab.name}.py` — {lab.title} (handout: `labs/{lab.name}.md`)"
+                          for lab in LABS.values())
+    (out / "README.md").write_text(STUDENT_README.format(title="Deep learning labs", first_lab=next(iter(LABS)),
+                                                         labs=lab_lines))
+    (out / ".gitignore").write_text("__pycache__/\n*.egg-info/\nruns/\nlightning_logs/\n")
+    return out

@@ -45,6 +45,22 @@ class Results:
                 "stdout_visibility": "hidden", "tests": tests}
 
 
+def merge(parts: list[Results]) -> Results:
+    """One Results for several labs graded from the same submission."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = Results(lab=" + ".join(p.lab for p in parts))
+    for part in parts:
+        for outcome in part.outcomes:
+            outcome.title = f"[{part.lab}] {outcome.title}"
+            merged.outcomes.append(outcome)
+        merged.notes += [n for n in part.notes if n not in merged.notes]
+        if part.error:
+            merged.error = "; ".join(filter(None, [merged.error, f"{part.lab}: {part.error}"]))
+    merged.execution_time = sum(p.execution_time for p in parts)
+    return merged
+
+
 def write_json_atomically(document: dict, path: str | Path) -> Path:
     """Write JSON to a temporary file beside path, then rename it over path."""
     path = Path(path)

@@ -135,7 +135,10 @@ class Zygote:
         self._home = tempfile.mkdtemp(prefix="litlabs-zygote-")
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.worker", str(theirs.fileno())],
+            # -I: no PYTHONPATH, user site or current directory; the path given is this
+            # checkout's, so the worker runs the same grader as the judge.
+            [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+             f"import grader.worker; grader.worker.zygote_main({theirs.fileno()})"],
             pass_fds=[theirs.fileno()], cwd=self._home, env=worker_env(self._home),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )

@@ -1,6 +1,6 @@
 """The sandboxed side: a zygote that forks one worker per submission.
 
-Runs as ``python -I -m grader.worker CONTROL_FD``, started by ``grader.sandbox``.
+Started by ``grader.sandbox.Zygote``, which calls ``zygote_main(CONTROL_FD)``.
 The zygote imports torch and Lightning once (seconds on these machines) and
 never imports submitted code. For each submission it forks a worker that:
 starts its own session (process group), caps memory, CPU time and file size,
@@ -229,6 +229,3 @@ def op_fit(state, request):
 
 OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit}
 
-
-if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]))

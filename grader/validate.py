@@ -1,0 +1,84 @@
+"""``litlabs validate``: prove every check is meaningful before anything ships.
+
+For each lab: grade the reference twice and the stub generated from it once.
+Every check must pass on the reference, fail on the stub, and give the same
+outcome and message on both runs of the reference.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .grade import grade
+from .labs import REPO_ROOT, get_lab
+from .release import generated_files
+from .sandbox import Zygote, choose_identity
+
+
+@dataclass
+class CheckVerdict:
+    lab: str
+    check: str
+    title: str
+    points: float
+    hidden: bool
+    passes_on_reference: bool
+    fails_on_stub: bool
+    deterministic: bool
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.passes_on_reference and self.fails_on_stub and self.deterministic
+
+
+def validate_lab(name: str, zygote: Zygote) -> list[CheckVerdict]:
+    lab = get_lab(name)
+    identity = choose_identity()
+    stub_text = generated_files([lab.name])[REPO_ROOT / "labs" / lab.filename]
+    with tempfile.TemporaryDirectory(prefix="litlabs-validate-") as tmp:
+        stub_dir = Path(tmp)
+        (stub_dir / lab.filename).write_text(stub_text)
+        first = grade(REPO_ROOT / "solutions", lab.name, zygote=zygote, identity=identity)
+        second = grade(REPO_ROOT / "solutions", lab.name, zygote=zygote, identity=identity)
+        stub = grade(stub_dir, lab.name, zygote=zygote, identity=identity)
+    for results in (first, second, stub):
+        if results.error:
+            raise RuntimeError(f"grading {lab.name} failed: {results.error}")
+    again = {o.check: o for o in second.outcomes}
+    on_stub = {o.check: o for o in stub.outcomes}
+    verdicts = []
+    for o in first.outcomes:
+        repeat, stubbed = again.get(o.check), on_stub.get(o.check)
+        deterministic = repeat is not None and (repeat.passed, repeat.reason) == (o.passed, o.reason)
+        detail = "" if o.passed else f"reference: {o.reason}"
+        if stubbed is not None and stubbed.passed:
+            detail = "passes on the untouched stub: it does not test the student's code"
+        if not deterministic:
+            detail = f"differs between two runs of the reference: {o.reason!r} vs {repeat.reason if repeat else '-'!r}"
+        verdicts.append(CheckVerdict(lab.name, o.check, o.title, o.points, o.hidden, o.passed,
+                                     stubbed is not None and not stubbed.passed, deterministic, detail))
+    return verdicts
+
+
+def print_verdicts(verdicts: list[CheckVerdict], console) -> None:
+    from rich.table import Table
+
+    for lab in dict.fromkeys(v.lab for v in verdicts):
+        table = Table(title=f"litlabs validate — {lab}")
+        for column in ("check", "points", "reference", "stub", "repeatable", "problem"):
+            table.add_column(column, justify="right" if column == "points" else "left", overflow="fold")
+        for v in (v for v in verdicts if v.lab == lab):
+            yes_no = lambda good, yes, no: f"[green]{yes}[/]" if good else f"[red]{no}[/]"  # noqa: E731
+            table.add_row(v.title + (" [dim](hidden)[/]" if v.hidden else ""), f"{v.points:g}",
+                          yes_no(v.passes_on_reference, "passes", "FAILS"), yes_no(v.fails_on_stub, "fails", "PASSES"),
+                          yes_no(v.deterministic, "yes", "NO"), v.detail)
+        console.print(table)
+    bad = [v for v in verdicts if not v.ok]
+    if bad:
+        console.print(f"[red bold]{len(bad)} check(s) are not meaningful[/]: they must pass on the reference, "
+                      "fail on the stub and repeat exactly.")
+    else:
+        console.print(f"[green bold]all {len(verdicts)} checks pass on the reference, fail on the stub, "
+                      "and repeat exactly[/]")
