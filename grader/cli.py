@@ -11,8 +11,9 @@ import sys
 
 from rich.console import Console
 
-console = Console(stderr=False)
-errors = Console(stderr=True)
+# soft_wrap: long messages stay on one line when piped or logged (tables still fit the width)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 class UsageError(Exception):
@@ -138,6 +139,14 @@ def _add_instructor(sub):
     p.add_argument("--lab", nargs="+", help="labs the bundle grades (default: all)")
     p.set_defaults(func=cmd_gradescope)
 
+    p = sub.add_parser("grade-all", help="grade a folder of submissions (one sub-folder per student) into a CSV")
+    p.add_argument("submissions", help="directory with one sub-directory per student")
+    p.add_argument("--out", required=True, help="the CSV gradebook to write; results go beside it")
+    p.add_argument("--jobs", type=int, default=2, help="students graded at once (default 2)")
+    p.add_argument("--lab", nargs="+", default=["logreg"], help="lab(s) to grade (default: logreg)")
+    p.add_argument("--force", action="store_true", help="regrade students that already have results")
+    p.set_defaults(func=cmd_grade_all)
+
     p = sub.add_parser("validate", help="prove every check passes on the reference and fails on the stub")
     p.add_argument("labs", nargs="*", help="labs to validate (default: all)")
     p.set_defaults(func=cmd_validate)
@@ -170,6 +179,13 @@ def cmd_gradescope(args) -> int:
 
     out = build_bundle(args.out, args.lab or list(LABS))
     console.print(f"Gradescope autograder bundle written to {out}")
+    return 0
+
+
+def cmd_grade_all(args) -> int:
+    from .batch import grade_all
+
+    grade_all(args.submissions, args.out, args.lab, jobs=args.jobs, force=args.force, console=console)
     return 0
 
 

@@ -53,18 +53,27 @@ def find_regions(source: str, filename: str = "<source>") -> list[Region]:
             if not indent:
                 raise ReleaseError(f"{filename}:{open_at}: a region at module level would leave the stub "
                                    f"without that code; put regions inside functions")
-            todo = []
-            above = open_at - 2
-            while above >= 0 and TODO.match(lines[above]):
-                todo.insert(0, TODO.match(lines[above]).group(1).strip())
-                above -= 1
-            regions.append(Region(open_at, number, indent, " ".join(todo) or "complete this part"))
+            regions.append(Region(open_at, number, indent, _todo_above(lines, open_at - 1)))
             open_at = None
         elif marker.startswith("###") and "SOLUTION" in marker.upper():
             raise ReleaseError(f"{filename}:{number}: malformed marker {marker!r}; use {BEGIN!r} / {END!r}")
     if open_at is not None:
         raise ReleaseError(f"{filename}:{open_at}: {BEGIN} is never closed with {END}")
     return regions
+
+
+def _todo_above(lines: list[str], index: int) -> str:
+    """The TODO comment just above lines[index]: '# TODO: ...' and its continuation comment lines."""
+    comment = []
+    above = index - 1
+    while above >= 0 and lines[above].strip().startswith("#"):
+        comment.insert(0, lines[above].strip())
+        if TODO.match(lines[above]):
+            first = TODO.match(lines[above]).group(1).strip()
+            rest = [line.lstrip("#").strip() for line in comment[1:]]
+            return " ".join([first, *rest])
+        above -= 1
+    return "complete this part"
 
 
 def make_stub(source: str, filename: str = "<source>") -> str:

@@ -42,7 +42,9 @@ class Results:
             })
         return {"score": self.score, "execution_time": round(self.execution_time, 3),
                 "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
-                "stdout_visibility": "hidden", "tests": tests}
+                "stdout_visibility": "hidden", "tests": tests,
+                "extra_data": {"litlabs": {"lab": self.lab, "max_score": self.max_score,
+                                           "status": "error" if self.error else "graded"}}}
 
 
 def merge(parts: list[Results]) -> Results:

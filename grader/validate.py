@@ -36,7 +36,7 @@ class CheckVerdict:
 def validate_lab(name: str, zygote: Zygote) -> list[CheckVerdict]:
     lab = get_lab(name)
     identity = choose_identity()
-    stub_text = generated_files([lab.name])[REPO_ROOT / "labs" / lab.filename]
+    stub_text = next(text for path, text in generated_files([lab.name]).items() if path.name == lab.filename)
     with tempfile.TemporaryDirectory(prefix="litlabs-validate-") as tmp:
         stub_dir = Path(tmp)
         (stub_dir / lab.filename).write_text(stub_text)

@@ -1,0 +1,172 @@
+"""Stubs and handouts from the reference, `release --check`, the student release, validate."""
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import grader.release as release_module
+import grader.validate as validate_module
+from grader.catalog import CheckInfo, checks_of
+from grader.cli import main
+from grader.labs import REPO_ROOT
+from grader.release import ReleaseError, find_regions, make_stub
+
+REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
+
+
+def solution_lines(source):
+    """Every non-blank line inside a solution region of a reference file."""
+    lines = source.splitlines()
+    return [lines[i].strip() for r in find_regions(source) for i in range(r.begin, r.end - 1) if lines[i].strip()]
+
+
+def test_stub_keeps_everything_outside_the_regions_byte_for_byte():
+    stub = make_stub(REFERENCE)
+    regions = find_regions(REFERENCE)
+    lines = REFERENCE.splitlines(keepends=True)
+    kept = [line for number, line in enumerate(lines, 1) if not any(r.begin <= number <= r.end for r in regions)]
+    stub_lines = stub.splitlines(keepends=True)
+    assert [line for line in stub_lines if "raise NotImplementedError(" not in line] == kept
+    assert sum("raise NotImplementedError(" in line for line in stub_lines) == len(regions) == 10
+    ast.parse(stub)
+
+
+def test_stub_raises_with_the_todo_text():
+    source = "def f(x):\n    # TODO: double x,\n    # then return it.\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+    namespace = {}
+    exec(make_stub(source), namespace)
+    with pytest.raises(NotImplementedError, match="double x, then return it."):
+        namespace["f"](1)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "f.py:2: ### BEGIN SOLUTION is never closed"),
+    ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n", "f.py:3: ### BEGIN SOLUTION inside"),
+    ("def f():\n    return 1\n    ### END SOLUTION\n", "f.py:3: ### END SOLUTION without"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "f.py:1: a region at module level"),
+    ("def f():\n    ### BEGIN SOLUTIONS\n    return 1\n", "f.py:2: malformed marker"),
+    ("def f():\n    if True:\n    ### BEGIN SOLUTION\n        return 1\n    ### END SOLUTION\n", "f.py:"),
+])
+def test_malformed_markers_stop_the_release_with_file_and_line(source, message):
+    with pytest.raises(ReleaseError, match=re.escape(message)):
+        make_stub(source, "f.py")
+
+
+def test_committed_labs_are_in_sync(capsys):
+    assert main(["release", "--check"]) == 0
+    assert "in sync" in capsys.readouterr().out
+
+
+@pytest.fixture
+def instructor_copy(tmp_path, monkeypatch):
+    for name in ("solutions", "labs"):
+        shutil.copytree(REPO_ROOT / name, tmp_path / name)
+    monkeypatch.setattr(release_module, "REPO_ROOT", tmp_path)
+    return tmp_path
+
+
+def test_release_check_shows_the_diff_when_labs_is_stale(instructor_copy, capsys):
+    stub = instructor_copy / "labs" / "logreg.py"
+    stub.write_text(stub.read_text().replace("def sigmoid(z):", "def sigmoid(z):  # edited by hand"))
+    assert main(["release", "--check"]) == 1
+    out = capsys.readouterr()
+    assert "-def sigmoid(z):  # edited by hand" in out.out and "run `litlabs release`" in out.err
+    assert main(["release"]) == 0
+    assert main(["release", "--check"]) == 0
+
+
+def test_handout_points_come_from_the_checks(instructor_copy, monkeypatch):
+    handout = (instructor_copy / "labs" / "logreg.md").read_text()
+    checks = checks_of("logreg")
+    for check in checks:
+        if not check.hidden:
+            assert f"| {check.title} | {check.points:g} |" in handout
+    assert f"| **total** | **{sum(c.points for c in checks):g}** |" in handout
+    # a check's points change: the committed handout is now stale, and release --check says so
+    changed = [CheckInfo(c.name, c.title, c.points + (1 if i == 0 else 0), c.hidden, c.hint)
+               for i, c in enumerate(checks)]
+    monkeypatch.setattr("grader.catalog.checks_of", lambda lab, include_hidden=True: changed)
+    diffs = release_module.release(check=True)
+    assert len(diffs) == 1 and "labs/logreg.md" in diffs[0]
+
+
+def test_student_release_has_no_solution_and_no_hidden_check(tmp_path):
+    out = tmp_path / "student"
+    assert main(["release", "--student", str(out)]) == 0
+    texts = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
+    assert out / "labs" / "logreg.py" in texts and out / "grader" / "checks" / "test_logreg.py" in texts
+    assert not (out / "solutions").exists() and not (out / "grader" / "hidden").exists()
+    secrets = solution_lines(REFERENCE)
+    hidden_source = (REPO_ROOT / "grader" / "hidden" / "test_logreg.py").read_text()
+    visible_source = (REPO_ROOT / "grader" / "checks" / "test_logreg.py").read_text()
+    hidden = [c for c in checks_of("logreg") if c.hidden]
+    secrets += [c.name for c in hidden] + [c.title for c in hidden]
+    # the bodies of hidden checks: every distinctive line of the hidden module not also in the visible one
+    secrets += [line.strip() for line in hidden_source.splitlines()
+                if len(line.strip()) > 30 and line.strip() not in visible_source
+                and not line.strip().startswith(("import", "from", "@"))]
+    leaks = [(str(path.relative_to(out)), s) for s in secrets for path, text in texts.items() if s in text]
+    assert leaks == []
+    readme = texts[out / "README.md"]
+    commands = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip().splitlines()
+    assert commands[0] == "pip install -e . && litlabs check logreg"
+
+
+def test_the_leak_scan_would_catch_a_leak(tmp_path):
+    # The scan above is only worth something if it finds a solution line in a student file.
+    assert any(line in REFERENCE for line in solution_lines(REFERENCE))
+    assert "return exp / exp.sum(dim=1, keepdim=True)" in solution_lines(REFERENCE)
+
+
+def test_student_release_refuses_a_non_empty_directory(tmp_path, capsys):
+    (tmp_path / "x").write_text("")
+    assert main(["release", "--student", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_student_release_check_runs_and_instructor_commands_explain(tmp_path):
+    out = tmp_path / "student"
+    main(["release", "--student", str(out)])
+    env = {**os.environ, "PYTHONPATH": str(out)}
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "grader.cli", *argv], cwd=out, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    check = run("check", "logreg")
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "total: 0 / 19" in check.stdout and "NotImplementedError" in check.stdout
+    for argv in (["validate"], ["release"], ["release", "--check"]):
+        done = run(*argv)
+        assert done.returncode == 2 and "need the instructor repository" in done.stderr
+
+
+@pytest.mark.slow
+def test_validate_passes_on_the_repository(capsys):
+    assert main(["validate", "logreg"]) == 0
+    assert "all 19 checks pass on the reference, fail on the stub" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_validate_catches_checks_that_pass_on_the_stub_or_fail_on_the_reference(tmp_path, monkeypatch):
+    from grader.sandbox import Zygote
+
+    # The "stub" is the reference itself: every check passes on it.
+    monkeypatch.setattr(validate_module, "generated_files",
+                        lambda names: {REPO_ROOT / "labs" / "logreg.py": REFERENCE})
+    with Zygote() as zygote:
+        verdicts = validate_module.validate_lab("logreg", zygote)
+        assert not any(v.fails_on_stub for v in verdicts) and not any(v.ok for v in verdicts)
+        # A reference with the wrong gradient sign: the gradient checks fail on it.
+        (tmp_path / "solutions").mkdir()
+        (tmp_path / "solutions" / "logreg.py").write_text(
+            REFERENCE.replace("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a"))
+        monkeypatch.setattr(validate_module, "REPO_ROOT", tmp_path)
+        verdicts = validate_module.validate_lab("logreg", zygote)
+    failing = {v.check for v in verdicts if not v.passes_on_reference}
+    assert "test_logistic_gradients_match_autograd" in failing
