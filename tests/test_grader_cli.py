@@ -134,12 +134,14 @@ def test_as_a_normal_user_check_and_grade_work():
     shutil.copy(REPO_ROOT / "solutions" / "logreg.py", submission / "logreg.py")
     submission.chmod(0o755)
     results = tmp_path / "results.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # this checkout, whatever the venv was installed from
     done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-m", "grader.cli", "grade", str(submission),
-                           "--results", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                           "--results", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(results.read_text())
     assert document["score"] == 24 and "ran as the grader's own user (nobody)" in document["output"]
     done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-m", "grader.cli", "check", "logreg"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0 and "total: 0 / 19" in done.stdout
     shutil.rmtree(tmp_path)

@@ -138,6 +138,15 @@ WRONG = {
 }
 
 
+# What the report must say for some mistakes, beyond which checks fail.
+REASONS = {
+    "an endless loop inside a function": "softmax() did not finish within 4 s",
+    "an exception": "ValueError: oops (logreg.py, line",
+    "a tensor subclass that claims to equal anything": "at index (4,) expected 1, got 0",
+    "wrong gradient sign": "grad_w for x of shape (1, 3): max abs error",
+}
+
+
 @pytest.mark.parametrize("mistake", list(WRONG))
 def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zygote, identity):
     replacements, expected = WRONG[mistake]
@@ -145,13 +154,8 @@ def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zy
     assert not results.error
     assert failed(results) == expected
     assert results.score == FULL - sum(o.points for o in results.outcomes if o.check in expected)
-
-
-def test_endless_loop_reason_names_the_timeout(tmp_path, zygote, identity):
-    source = mutate(*WRONG["an endless loop inside a function"][0])
-    results = run_grade(tmp_path, zygote, identity, source)
-    softmax = next(o for o in results.outcomes if o.check == "test_softmax_is_stable")
-    assert "softmax() did not finish within 4 s" in softmax.reason
+    reasons = " ".join(o.reason for o in results.outcomes)
+    assert REASONS.get(mistake, "") in reasons
 
 
 ZERO = {
