@@ -134,21 +134,26 @@ class Zygote:
         self._control, theirs = socket.socketpair()
         self._home = tempfile.mkdtemp(prefix="litlabs-zygote-")
         self._lock = threading.Lock()
+        # A file, not a pipe: nobody reads a pipe while grading, and a full one would block the zygote.
+        self._stderr = open(Path(self._home) / "stderr.log", "w+b")
         self.process = subprocess.Popen(
             # -I: no PYTHONPATH, user site or current directory; the path given is this
             # checkout's, so the worker runs the same grader as the judge.
             [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
              f"import grader.worker; grader.worker.zygote_main({theirs.fileno()})"],
             pass_fds=[theirs.fileno()], cwd=self._home, env=worker_env(self._home),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         theirs.close()
         try:
             json.loads(wire.recv_frame(self._control, deadline=time.monotonic() + start_timeout))
         except (EOFError, TimeoutError) as err:
             self.process.kill()
-            detail = self.process.stderr.read().decode(errors="replace")[-2000:] if isinstance(err, EOFError) else ""
-            raise RuntimeError(f"the grader's worker process did not start: {detail or err!r}") from None
+            self.process.wait()
+            self._stderr.seek(0)
+            detail = self._stderr.read().decode(errors="replace")[-2000:]
+            self.close()
+            raise RuntimeError(f"the grader's worker process did not start: {detail or type(err).__name__}") from None
 
     def spawn(self, spec: dict) -> tuple[int, socket.socket, int]:
         """Fork a worker; return (pid, socket to it, read end of its output)."""
@@ -168,7 +173,7 @@ class Zygote:
                 self.process.kill()
                 self.process.wait()
         self._control.close()
-        self.process.stderr.close()
+        self._stderr.close()
         shutil.rmtree(self._home, ignore_errors=True)
 
     def __enter__(self):

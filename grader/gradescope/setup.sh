@@ -9,7 +9,7 @@ apt-get install -y --no-install-recommends python3 python3-venv python3-pip util
 python3 -m venv /opt/litlabs-venv
 # The CPU build of torch: the autograder has no GPU, and the CUDA build is several GB.
 /opt/litlabs-venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch torchvision
-/opt/litlabs-venv/bin/pip install /autograder/source
+/opt/litlabs-venv/bin/pip install -e /autograder/source
 # The check modules are read by root only; the sandbox user reads the rest.
 chmod -R go-rwx /autograder/source/grader/hidden
 chmod 755 /autograder /autograder/source
