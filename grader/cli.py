@@ -55,8 +55,12 @@ def cmd_train(args) -> int:
         run_dir=args.run_dir or f"runs/{lab.name}-{model}",
         progress_bar=False if args.no_progress_bar else None,
     )
-    train_lab(lab.name, model, impl=args.impl or default_impl(), data_dir=args.data_dir, download=args.download,
-              batch_size=args.batch_size, config=config, console=console)
+    try:
+        train_lab(lab.name, model, impl=args.impl or default_impl(), data_dir=args.data_dir,
+                  download=args.download, batch_size=args.batch_size, config=config, console=console)
+    except NotImplementedError as err:  # a stub: say what is left, not a traceback
+        raise UsageError(f"the {lab.name} code is not finished: {str(err).rstrip('.')}. "
+                         f"Run `litlabs check {lab.name}` to see what is left.") from None
     return 0
 
 

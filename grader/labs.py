@@ -7,7 +7,6 @@ Each lab has a reference module ``solutions/NAME.py``, a generated stub
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,14 +74,24 @@ def implementation_path(lab: Lab, impl: str) -> Path:
     return path
 
 
-def load_module(path: Path, module_name: str):
-    """Import a lab file in *this* process. Only for code the user trusts (train, validate)."""
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # Lightning's DDP launcher and pickling need it
+def load_module(path: Path):
+    """Import a lab file in *this* process. Only for code the user trusts (train).
+
+    The module gets an importable name (``solutions.logreg``, or ``logreg`` with
+    its folder put on sys.path) so that processes started by DDP can import it too.
+    """
+    path = Path(path).resolve()
+    if path.parent.parent == REPO_ROOT and path.parent.name in ("solutions", "labs"):
+        name = f"{path.parent.name}.{path.stem}"
+    else:
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        name = path.stem
+        sys.modules.pop(name, None)
     try:
-        spec.loader.exec_module(module)
+        module = importlib.import_module(name)
     except Exception as err:
-        del sys.modules[module_name]
         raise LabError(f"{path} could not be imported: {type(err).__name__}: {err}") from err
+    if Path(module.__file__).resolve() != path:
+        raise LabError(f"importing {name} found {module.__file__} instead of {path}: rename the file or folder")
     return module

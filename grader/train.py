@@ -8,7 +8,7 @@ import torch
 
 from datamodules import build_datamodule
 
-from .labs import get_lab, implementation_path, load_module
+from .labs import LabError, get_lab, implementation_path, load_module
 from .trainer import TrainConfig, build_trainer, plot_learning_curves
 
 
@@ -29,13 +29,11 @@ def train_lab(
     lab = get_lab(lab_name)
     model_name = model_name or lab.default_model
     if model_name not in lab.models:
-        from .labs import LabError
-
         raise LabError(f"lab {lab.name!r} has no model {model_name!r}; choose from {', '.join(lab.models)}")
     spec = lab.models[model_name]
     config = config or TrainConfig(max_epochs=spec.max_epochs)
     path = implementation_path(lab, impl)
-    module = load_module(path, f"litlabs_impl_{lab.name}")
+    module = load_module(path)
 
     datamodule = build_datamodule(
         spec.dataset, data_dir=data_dir, download=download,
@@ -44,7 +42,9 @@ def train_lab(
     datamodule.setup()
     trainer = build_trainer(config)
     num_features = int(torch.tensor(datamodule.dims).prod())
-    model_class = getattr(module, spec.class_name)
+    model_class = getattr(module, spec.class_name, None)
+    if model_class is None:
+        raise LabError(f"{path} has no {spec.class_name}: is it the {lab.name} lab file?")
     if spec.classes is None:
         model = model_class(num_features=num_features, num_classes=datamodule.output_classes)
     else:

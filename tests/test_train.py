@@ -45,6 +45,7 @@ def test_cli_prints_accuracy(tmp_path, capsys):
         (["train", "logreg", "--model", "mlp"], "has no model 'mlp'; choose from softmax, binary"),
         (["train", "logreg", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist does not exist"),
         (["train", "logreg", "--impl", "/nonexistent/dir"], "no implementation of lab 'logreg' at /nonexistent/dir"),
+        (["train", "logreg", "--impl", "labs"], "the logreg code is not finished: create self.linear"),
     ],
 )
 def test_bad_input_gives_one_clear_error(argv, message, capsys):
@@ -52,6 +53,16 @@ def test_bad_input_gives_one_clear_error(argv, message, capsys):
     err = capsys.readouterr().err
     assert message in " ".join(err.split())
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def broken(:\n", "could not be imported: SyntaxError"),
+    ("x = 1\n", "has no SoftmaxRegression: is it the logreg lab file?"),
+])
+def test_bad_implementation_file_gives_one_clear_error(tmp_path, capsys, source, message):
+    (tmp_path / "logreg.py").write_text(source)
+    assert main(["train", "logreg", "--impl", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
 
 
 def _train_subprocess(run_dir, *extra):
@@ -62,10 +73,16 @@ def _train_subprocess(run_dir, *extra):
     return torch.load(run_dir / "weights.pt"), done.stdout
 
 
+@pytest.fixture(scope="module")
+def single_process_weights(tmp_path_factory):
+    return _train_subprocess(tmp_path_factory.mktemp("single"), "--batch-size", "64")[0]
+
+
 @pytest.mark.slow
-def test_two_ddp_processes_with_batch_b_equal_one_process_with_batch_2b(tmp_path):
-    single, _ = _train_subprocess(tmp_path / "single", "--batch-size", "64")
-    ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp")
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_two_ddp_processes_with_batch_b_equal_one_process_with_batch_2b(strategy, single_process_weights, tmp_path):
+    single = single_process_weights
+    ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", strategy)
     for name in single:
         assert torch.allclose(single[name], ddp[name], atol=1e-5), name
     # and the trained model is not the untrained one: equal weights mean equal training
