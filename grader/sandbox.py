@@ -185,6 +185,21 @@ class Zygote:
 
 # --- one submission's worker ---------------------------------------------------------
 
+def _session_members(sid: int) -> list[int]:
+    """Processes in session sid: they left the worker's process group but not its session."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+                members.append(int(entry.name))
+    return members
+
+
 class _OutputTail(threading.Thread):
     """Drain the worker's stdout/stderr, keeping only the last bytes (output floods cost nothing)."""
 
@@ -240,12 +255,13 @@ class Sandbox:
             raise SubmissionError(self.import_error) from None
 
     def kill(self) -> None:
-        """Kill the worker and everything in its process group."""
+        """Kill the worker, its process group and everything else in its session."""
         if self._pid is not None:
-            try:
-                os.killpg(self._pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            for pid in [self._pid, *_session_members(self._pid)]:
+                try:
+                    os.killpg(pid, signal.SIGKILL) if pid == self._pid else os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             self._sock.close()
             self._output.join(timeout=2)
             self._pid = self._sock = None

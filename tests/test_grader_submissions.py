@@ -176,6 +176,31 @@ def test_submissions_that_cannot_be_imported_get_zero_with_the_reason(case, tmp_
     assert results.notes[0].startswith("the submission could not be imported")
 
 
+def test_processes_the_submission_starts_are_gone_after_grading(tmp_path, zygote, identity):
+    marker = tmp_path / "pids"
+    spawn = (f"import subprocess\n"
+             f"_a = subprocess.Popen(['sleep', '300'])\n"
+             f"_b = subprocess.Popen(['sleep', '301'], process_group=0)  # leaves the process group\n"
+             f"open({str(marker)!r}, 'w').write(f'{{_a.pid}} {{_b.pid}}')\n")
+    results = run_grade(tmp_path, zygote, identity, prepend(spawn))
+    assert results.score == FULL
+    for pid in map(int, marker.read_text().split()):
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        assert state == "Z", f"process {pid} started by the submission is still running"
+
+
+def test_memory_cap_fails_only_the_check_that_allocates(tmp_path, zygote, identity):
+    source = mutate(("    e = torch.exp(-z.abs())", "    e = torch.exp(-z.abs())\n    _ = torch.ones(2 ** 34)"))
+    results = run_grade(tmp_path, zygote, identity, source)
+    sigmoid = next(o for o in results.outcomes if o.check == "test_sigmoid_is_stable")
+    assert not sigmoid.passed and "RuntimeError" in sigmoid.reason and "memory" in sigmoid.reason
+    softmax = next(o for o in results.outcomes if o.check == "test_softmax_is_stable")
+    assert softmax.passed
+
+
 def test_correct_but_differently_written_submission_gets_full_marks(tmp_path, zygote, identity):
     source = textwrap.dedent('''
         import lightning as L
