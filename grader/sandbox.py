@@ -257,9 +257,10 @@ class Sandbox:
     def kill(self) -> None:
         """Kill the worker, its process group and everything else in its session."""
         if self._pid is not None:
-            for pid in [self._pid, *_session_members(self._pid)]:
+            kills = [(os.killpg, self._pid)] + [(os.kill, pid) for pid in _session_members(self._pid)]
+            for kill, target in kills:
                 try:
-                    os.killpg(pid, signal.SIGKILL) if pid == self._pid else os.kill(pid, signal.SIGKILL)
+                    kill(target, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
             self._sock.close()
