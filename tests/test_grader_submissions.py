@@ -13,6 +13,7 @@ from grader.grade import grade
 from grader.labs import REPO_ROOT
 from grader.report import write_json_atomically
 from grader.sandbox import Limits, Zygote, choose_identity
+from test_grader_cli import assert_gradescope_results
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
@@ -61,8 +62,13 @@ def run_grade(tmp_path, zygote, identity, source=None, files=None):
     if source is not None:
         (submission / "logreg.py").write_text(source)
     for name, text in (files or {}).items():
+        (submission / name).parent.mkdir(parents=True, exist_ok=True)
         (submission / name).write_text(text)
-    return grade(submission, "logreg", zygote=zygote, identity=identity, limits=LIMITS)
+    results = grade(submission, "logreg", zygote=zygote, identity=identity, limits=LIMITS)
+    # every grading leaves a valid Gradescope results file
+    path = write_json_atomically(results.gradescope(), tmp_path / "results.json")
+    assert_gradescope_results(json.loads(path.read_text()))
+    return results
 
 
 def failed(results):
@@ -308,10 +314,11 @@ def test_conftest_that_forces_passes_is_ignored(tmp_path, zygote, identity):
             outcome = yield
             outcome.get_result().outcome = "passed"
     ''')
-    results = run_grade(tmp_path, zygote, identity, STUB, files={"conftest.py": conftest, "sitecustomize.py": ""})
+    files = {"conftest.py": conftest, "sitecustomize.py": "", "torch/__init__.py": "", "solutions/logreg.py": REFERENCE}
+    results = run_grade(tmp_path, zygote, identity, STUB, files=files)
     assert results.score == 0
-    assert any("ignored conftest.py" in note for note in results.notes)
-    assert any("ignored sitecustomize.py" in note for note in results.notes)
+    for name in ("conftest.py", "sitecustomize.py", "torch", "solutions"):
+        assert any(f"ignored {name}:" in note for note in results.notes), name
 
 
 def test_nested_lab_file_is_found(tmp_path, zygote, identity):
