@@ -21,7 +21,6 @@ from .report import Results
 from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, hidden_from_sandbox
 
 
-
 class Submission:
     """What checks see of the submitted lab module (the ``submission`` fixture)."""
 

@@ -62,6 +62,10 @@ def validate_lab(name: str, zygote: Zygote) -> list[CheckVerdict]:
     return verdicts
 
 
+def _mark(good: bool, yes: str, no: str) -> str:
+    return f"[green]{yes}[/]" if good else f"[red]{no}[/]"
+
+
 def print_verdicts(verdicts: list[CheckVerdict], console) -> None:
     from rich.table import Table
 
@@ -70,10 +74,9 @@ def print_verdicts(verdicts: list[CheckVerdict], console) -> None:
         for column in ("check", "points", "reference", "stub", "repeatable", "problem"):
             table.add_column(column, justify="right" if column == "points" else "left", overflow="fold")
         for v in (v for v in verdicts if v.lab == lab):
-            yes_no = lambda good, yes, no: f"[green]{yes}[/]" if good else f"[red]{no}[/]"  # noqa: E731
             table.add_row(v.title + (" [dim](hidden)[/]" if v.hidden else ""), f"{v.points:g}",
-                          yes_no(v.passes_on_reference, "passes", "FAILS"), yes_no(v.fails_on_stub, "fails", "PASSES"),
-                          yes_no(v.deterministic, "yes", "NO"), v.detail)
+                          _mark(v.passes_on_reference, "passes", "FAILS"), _mark(v.fails_on_stub, "fails", "PASSES"),
+                          _mark(v.deterministic, "yes", "NO"), v.detail)
         console.print(table)
     bad = [v for v in verdicts if not v.ok]
     if bad:

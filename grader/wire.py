@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import socket
 import struct
 import time
 
@@ -37,10 +36,7 @@ def recv_exactly(sock, n: int, deadline: float | None = None) -> bytes:
             if left <= 0:
                 raise TimeoutError
             sock.settimeout(left)
-        try:
-            chunk = sock.recv(min(remaining, 1 << 20))
-        except socket.timeout:
-            raise TimeoutError from None
+        chunk = sock.recv(min(remaining, 1 << 20))  # socket.timeout is TimeoutError
         if not chunk:
             raise EOFError("connection closed")
         chunks.append(chunk)

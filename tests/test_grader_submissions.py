@@ -8,12 +8,12 @@ import os
 import textwrap
 
 import pytest
+from test_grader_cli import assert_gradescope_results
 
 from grader.grade import grade
 from grader.labs import REPO_ROOT
 from grader.report import write_json_atomically
 from grader.sandbox import Limits, Zygote, choose_identity
-from test_grader_cli import assert_gradescope_results
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
