@@ -22,7 +22,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from .catalog import HIDDEN_DIR
+from .labs import REPO_ROOT
 from .report import Results, write_json_atomically
+from .sandbox import hidden_from_sandbox
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
 
@@ -50,7 +53,7 @@ def grade_student(directory: Path, labs: list[str], results_path: Path, timeout:
                "--results", str(results_path), "--format", "json"]
     try:
         subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                       timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
+                       timeout=timeout, cwd=REPO_ROOT)
         problem = ""
     except subprocess.TimeoutExpired:
         problem = f"grading did not finish within {timeout:g} s"
@@ -121,7 +124,10 @@ def grade_all(submissions_dir, out_csv, labs: list[str], jobs: int = 2, force: b
         from rich.progress import Progress
 
         progress = Progress(console=console)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # As root, hide the reference and hidden checks for the whole batch: each `litlabs grade`
+    # restores the modes it found, and would otherwise unhide them while others still run.
+    private = [REPO_ROOT / "solutions", HIDDEN_DIR] if os.geteuid() == 0 else []
+    with hidden_from_sandbox(private), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_student, student, labs, path, timeout): student for student, path in todo}
         task = progress.add_task("grading", total=len(futures)) if progress else None
         if progress:
