@@ -86,19 +86,25 @@ def _submission_dir(name: str) -> str:
     return str(REPO_ROOT / name) if name in ("solutions", "labs") else name
 
 
-def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False):
+def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
-    from .grade import grade
     from .report import Results, merge
     from .sandbox import Zygote, choose_identity
 
     try:
-        identity = choose_identity()
-        if require_sandbox_user and not identity.isolated:
-            raise UsageError("refusing to run the submission without a separate unprivileged user: "
-                             + identity.note)
+        for lab in labs:
+            get_lab_or_fail(lab)  # before anything slow starts
         with Zygote() as zygote:
-            parts = [grade(_submission_dir(submission), lab, zygote=zygote, identity=identity) for lab in labs]
+            import datamodules  # noqa: F401 -- the checks need it; import it while the zygote starts
+
+            identity = choose_identity()
+            if require_sandbox_user and not identity.isolated:
+                raise UsageError("refusing to run the submission without a separate unprivileged user: "
+                                 + identity.note)
+            from .grade import grade
+
+            parts = [grade(_submission_dir(submission), lab, include_hidden=include_hidden, zygote=zygote,
+                           identity=identity) for lab in labs]
         results = merge(parts)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except (UsageError, Exception) as err:  # bad input or a grader failure: still leave results
@@ -115,7 +121,7 @@ def cmd_grade(args) -> int:
         write_json_atomically(results.gradescope(), args.results)
     if args.format == "json":
         print(json.dumps(results.gradescope(), indent=2))
-    else:
+    elif results.outcomes:
         print_table(results, console)
     if code:
         errors.print(f"[red]error:[/] {results.error}", highlight=False)
@@ -123,12 +129,14 @@ def cmd_grade(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .grade import grade
     from .report import print_table
 
-    results = grade(_submission_dir(args.impl), args.lab, include_hidden=False)
-    print_table(results, console, show_hidden=False)
-    return 0
+    results, code = grade_labs(args.impl, [args.lab], include_hidden=False)
+    if results.outcomes:
+        print_table(results, console, show_hidden=False)
+    if code:
+        errors.print(f"[red]error:[/] {results.error}", highlight=False)
+    return code
 
 
 def _add_instructor(sub):

@@ -127,6 +127,12 @@ def hidden_from_sandbox(paths):
 
 # --- the zygote ----------------------------------------------------------------------
 
+def _cache_env() -> dict[str, str]:
+    """What the zygote (trusted, never its workers) needs to find the judge's data cache."""
+    names = ("HOME", "XDG_CACHE_HOME", "LITLABS_CACHE_DIR")  # see datamodules.offline.cache_dir
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
 class Zygote:
     """A helper process that forks submission workers; see grader.worker."""
 
@@ -141,12 +147,20 @@ class Zygote:
             # checkout's, so the worker runs the same grader as the judge.
             [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
              f"import grader.worker; grader.worker.zygote_main({theirs.fileno()})"],
-            pass_fds=[theirs.fileno()], cwd=self._home, env=worker_env(self._home),
+            pass_fds=[theirs.fileno()], cwd=self._home,
+            env={**worker_env(self._home), **_cache_env()},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         theirs.close()
+        self._start_deadline = time.monotonic() + start_timeout
+        self._ready = False  # waited for at the first spawn, so the judge can work meanwhile
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
         try:
-            json.loads(wire.recv_frame(self._control, deadline=time.monotonic() + start_timeout))
+            json.loads(wire.recv_frame(self._control, deadline=self._start_deadline))
+            self._ready = True
         except (EOFError, TimeoutError) as err:
             self.process.kill()
             self.process.wait()
@@ -158,6 +172,7 @@ class Zygote:
     def spawn(self, spec: dict) -> tuple[int, socket.socket, int]:
         """Fork a worker; return (pid, socket to it, read end of its output)."""
         with self._lock:
+            self._wait_ready()
             wire.send_frame(self._control, json.dumps(spec).encode())
             message, fds, _, _ = socket.recv_fds(self._control, 1024, 2)
         if len(fds) != 2:
@@ -165,13 +180,9 @@ class Zygote:
         return json.loads(message)["pid"], socket.socket(fileno=fds[0]), fds[1]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                wire.send_frame(self._control, json.dumps({"op": "exit"}).encode())
-                self.process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
+        # The zygote holds no state worth a clean exit, and tearing down torch takes a second.
+        self.process.kill()
+        self.process.wait()
         self._control.close()
         self._stderr.close()
         shutil.rmtree(self._home, ignore_errors=True)
