@@ -98,10 +98,12 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"]))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
     # The address space already holds torch; the cap is what the submission may add.
-    with open("/proc/self/status") as f:
-        vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
-    address_space = vm_kb * 1024 + limits["memory_bytes"]
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    # Only Linux reports it (and enforces RLIMIT_AS); elsewhere the other limits apply.
+    if os.path.exists("/proc/self/status"):
+        with open("/proc/self/status") as f:
+            vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+        address_space = vm_kb * 1024 + limits["memory_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
     if spec.get("uid") is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
