@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from .catalog import HIDDEN_DIR
+from .catalog import PRIVATE_PATHS
 from .labs import REPO_ROOT
 from .report import Results, write_json_atomically
 from .sandbox import hidden_from_sandbox
@@ -126,8 +126,7 @@ def grade_all(submissions_dir, out_csv, labs: list[str], jobs: int = 2, force: b
         progress = Progress(console=console)
     # As root, hide the reference and hidden checks for the whole batch: each `litlabs grade`
     # restores the modes it found, and would otherwise unhide them while others still run.
-    private = [REPO_ROOT / "solutions", HIDDEN_DIR] if os.geteuid() == 0 else []
-    with hidden_from_sandbox(private), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 else []), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_student, student, labs, path, timeout): student for student, path in todo}
         task = progress.add_task("grading", total=len(futures)) if progress else None
         if progress:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .catalog import HIDDEN_DIR, check_files
+from .catalog import PRIVATE_PATHS, check_files
 from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
@@ -78,8 +78,7 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     results = Results(lab=lab.name, notes=list(intake.notes))
     identity = identity or choose_identity()
     results.notes.append(identity.note)
-    private = [REPO_ROOT / "solutions", HIDDEN_DIR] if identity.isolated else []
-    with hidden_from_sandbox(private):
+    with hidden_from_sandbox(PRIVATE_PATHS if identity.isolated else []):
         _run(results, intake, lab, include_hidden, zygote, identity, limits)
     results.execution_time = time.monotonic() - started
     return results

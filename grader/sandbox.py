@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import wire
+from .labs import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_USER = os.environ.get("LITLABS_SANDBOX_USER", "nobody")
 
 

@@ -72,9 +72,13 @@ def zygote_main(control_fd: int) -> None:
 
 # --- one worker ---------------------------------------------------------------------
 
+def _blocked(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES)
+
+
 class _BlockReference(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES):
+        if _blocked(name):
             raise ImportError(f"module {name!r} is not available to submitted code")
         return None
 
@@ -115,7 +119,7 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
     os.environ.update(spec["env"])
 
     for name in list(sys.modules):
-        if any(name == p or name.startswith(p + ".") for p in BLOCKED_PACKAGES):
+        if _blocked(name):
             del sys.modules[name]
     sys.meta_path.insert(0, _BlockReference())
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
