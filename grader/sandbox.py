@@ -4,8 +4,8 @@
 forks a worker per submission (see ``grader.worker``): starting a worker costs
 milliseconds instead of the seconds a fresh interpreter needs. ``Sandbox`` is
 one submission's worker: it sends requests, enforces a deadline on each, reads
-back plain data only, and on a crash, hang or garbage kills the worker's whole
-process group so the next request starts a fresh one.
+back plain data only, and on a crash, hang or garbage kills the worker and
+every process that came from it (``kill_tree``) so the next request starts a fresh one.
 """
 from __future__ import annotations
 
@@ -181,7 +181,8 @@ class Zygote:
 
     def close(self) -> None:
         # The zygote holds no state worth a clean exit, and tearing down torch takes a second.
-        self.process.kill()
+        # Its session is the judge's own, so only its descendants go with it.
+        kill_tree(self.process.pid, same_session=False)
         self.process.wait()
         self._control.close()
         self._stderr.close()
@@ -196,11 +197,11 @@ class Zygote:
 
 # --- one submission's worker ---------------------------------------------------------
 
-def _session_members(sid: int) -> list[int]:
-    """Processes in session sid: they left the worker's process group but not its session."""
-    members = []
+def _process_table() -> list[tuple[int, int, int, str]]:
+    """(pid, parent pid, session id, state) of every process; empty where there is no /proc."""
+    table = []
     if not os.path.isdir("/proc"):  # not Linux (e.g. a student's Mac): the process group must do
-        return members
+        return table
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
@@ -208,9 +209,49 @@ def _session_members(sid: int) -> list[int]:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
-                members.append(int(entry.name))
-    return members
+            # after the command name: state, ppid, pgrp, session
+            table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
+    return table
+
+
+def _offspring(root: int, same_session: bool) -> set[int]:
+    """Live processes that came from root: its descendants and, if asked, its session's members.
+
+    The zygote and each worker are child subreapers (see grader.worker), so a process
+    whose parent exits is re-parented to them, not to init, and stays a descendant.
+    """
+    table = _process_table()
+    children = collections.defaultdict(list)
+    for pid, ppid, _, _ in table:
+        children[ppid].append(pid)
+    found, stack = set(), [root]
+    while stack:
+        for child in children[stack.pop()]:
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    if same_session:
+        found |= {pid for pid, _, sid, _ in table if sid == root}
+    return {pid for pid, _, _, state in table if state != "Z" and pid in found} - {root}
+
+
+def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
+    """SIGKILL everything that came from root, then root and its process group.
+
+    root stays alive until the end, so a process orphaned by the killing is
+    re-parented to it and found in the next round; forks in between are caught
+    the same way (RLIMIT_NPROC bounds them).
+    """
+    deadline = time.monotonic() + seconds
+    while (targets := _offspring(root, same_session)) and time.monotonic() < deadline:
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)  # let the signals land before looking again
+    kills = [(os.killpg, root), (os.kill, root)] if same_session else [(os.kill, root)]
+    for kill, target in kills:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(target, signal.SIGKILL)
 
 
 class _OutputTail(threading.Thread):
@@ -268,14 +309,9 @@ class Sandbox:
             raise SubmissionError(self.import_error) from None
 
     def kill(self) -> None:
-        """Kill the worker, its process group and everything else in its session."""
+        """Kill the worker and every process that came from it, in its session or not."""
         if self._pid is not None:
-            kills = [(os.killpg, self._pid)] + [(os.kill, pid) for pid in _session_members(self._pid)]
-            for kill, target in kills:
-                try:
-                    kill(target, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            kill_tree(self._pid, same_session=True)  # the worker leads its own session
             self._sock.close()
             self._output.join(timeout=2)
             self._pid = self._sock = None

