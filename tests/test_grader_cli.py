@@ -8,21 +8,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from gradescope_format import assert_gradescope_results
 
 from grader.cli import main
 from grader.labs import REPO_ROOT
 from grader.sandbox import _others_can_read
-
-GRADESCOPE_TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "visibility"}
-
-
-def assert_gradescope_results(document):
-    assert isinstance(document["score"], (int, float)) and isinstance(document["execution_time"], (int, float))
-    assert document["output_format"] == "text" and isinstance(document["output"], str)
-    for test in document["tests"]:
-        assert GRADESCOPE_TEST_KEYS <= set(test)
-        assert test["status"] in ("passed", "failed")
-        assert test["visibility"] in ("visible", "after_published")
 
 
 def test_grade_writes_gradescope_results_for_the_stub(tmp_path, capsys):

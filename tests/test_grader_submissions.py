@@ -11,7 +11,7 @@ import textwrap
 import time
 
 import pytest
-from test_grader_cli import assert_gradescope_results
+from gradescope_format import assert_gradescope_results
 
 from grader.grade import grade
 from grader.labs import REPO_ROOT
