@@ -1,0 +1,29 @@
+"""The benchmark scripts still run and print their figures (one short run each; the figures are not judged)."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+from grader.labs import REPO_ROOT
+
+
+def run_benchmark(name, *args):
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / name), *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_train_overhead_prints_the_ratio_and_the_per_step_cost():
+    out = run_benchmark("train_overhead.py", "--repeats", "1", "--epochs", "2", "--batch-size", "256")
+    assert re.search(r"ratio lightning / plain loop: \d+\.\d\dx", out), out
+    assert re.search(r"Lightning's extra time: -?\d+\.\d\d ms per step", out), out
+
+
+@pytest.mark.slow
+def test_grade_reference_prints_time_and_memory_of_a_full_score():
+    out = run_benchmark("grade_reference.py", "--repeats", "1")
+    assert "score 24" in out, out
+    assert re.search(r"wall time\s+median \d+\.\d s", out) and re.search(r"PSS\s+median \d+\.\d\d GB", out), out
