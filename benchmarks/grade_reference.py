@@ -12,6 +12,7 @@ an upper bound, the sum of RSS. Prints medians over the runs.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -19,23 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def tree(pid: int) -> list[int]:
-    """pid and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(children.get(current, []))
-    return found
+from grader.sandbox import descendants
 
 
 def memory_kb(pid: int) -> tuple[int, int]:
@@ -53,13 +38,11 @@ def grade_once(results: Path) -> tuple[float, int, int, float]:
                                 "--format", "json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak_pss = peak_rss = 0
     while process.poll() is None:
-        totals = [memory_kb(p) for p in tree(process.pid)]
+        totals = [memory_kb(p) for p in (process.pid, *descendants(process.pid))]
         peak_pss = max(peak_pss, sum(t[0] for t in totals))
         peak_rss = max(peak_rss, sum(t[1] for t in totals))
         time.sleep(0.02)
     wall = time.perf_counter() - start
-    import json
-
     score = json.loads(results.read_text())["score"]
     return wall, peak_pss, peak_rss, score
 

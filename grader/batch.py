@@ -17,14 +17,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .catalog import PRIVATE_PATHS
 from .labs import REPO_ROOT
-from .report import Results, write_json_atomically
+from .report import Results, write_json_atomically, write_text_atomically
 from .sandbox import hidden_from_sandbox
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
@@ -89,10 +88,7 @@ def write_csv_atomically(header, rows, path: Path) -> None:
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(buffer.getvalue())
-    os.replace(tmp, path)
+    write_text_atomically(buffer.getvalue(), path)
 
 
 def grade_all(submissions_dir, out_csv, labs: list[str], jobs: int = 2, force: bool = False, console=None,

@@ -63,15 +63,17 @@ def merge(parts: list[Results]) -> Results:
     return merged
 
 
-def write_json_atomically(document: dict, path: str | Path) -> Path:
-    """Write JSON to a temporary file beside path, then rename it over path."""
+def write_text_atomically(text: str, path: str | Path) -> Path:
+    """Write text to a temporary file beside path, then rename it over path.
+
+    A reader sees the old file or the whole new one, never half of it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=2)
-            f.write("\n")
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -79,6 +81,10 @@ def write_json_atomically(document: dict, path: str | Path) -> Path:
         os.unlink(tmp)
         raise
     return path
+
+
+def write_json_atomically(document: dict, path: str | Path) -> Path:
+    return write_text_atomically(json.dumps(document, indent=2) + "\n", path)
 
 
 def print_table(results: Results, console, show_hidden: bool = True) -> None:

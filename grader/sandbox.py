@@ -214,13 +214,9 @@ def _process_table() -> list[tuple[int, int, int, str]]:
     return table
 
 
-def _offspring(root: int, same_session: bool) -> set[int]:
-    """Live processes that came from root: its descendants and, if asked, its session's members.
-
-    The zygote and each worker are child subreapers (see grader.worker), so a process
-    whose parent exits is re-parented to them, not to init, and stays a descendant.
-    """
-    table = _process_table()
+def descendants(root: int, table: list[tuple[int, int, int, str]] | None = None) -> set[int]:
+    """Every process below root in the process tree, zombies included (see ``_process_table``)."""
+    table = _process_table() if table is None else table
     children = collections.defaultdict(list)
     for pid, ppid, _, _ in table:
         children[ppid].append(pid)
@@ -230,6 +226,17 @@ def _offspring(root: int, same_session: bool) -> set[int]:
             if child not in found:
                 found.add(child)
                 stack.append(child)
+    return found
+
+
+def _offspring(root: int, same_session: bool) -> set[int]:
+    """Live processes that came from root: its descendants and, if asked, its session's members.
+
+    The zygote and each worker are child subreapers (see grader.worker), so a process
+    whose parent exits is re-parented to them, not to init, and stays a descendant.
+    """
+    table = _process_table()
+    found = descendants(root, table)
     if same_session:
         found |= {pid for pid, _, sid, _ in table if sid == root}
     return {pid for pid, _, _, state in table if state != "Z" and pid in found} - {root}

@@ -66,11 +66,7 @@ def zygote_main(control_fd: int) -> None:
         try:
             spec = json.loads(recv_frame(control))
         except (EOFError, OSError):
-            # The judge is gone (closed us, or died): take every worker and what they started along.
-            from grader.sandbox import kill_tree
-
-            kill_tree(os.getpid(), same_session=False)
-            break
+            break  # the judge is gone: it closed us, or died
         judge_end, worker_end = socket.socketpair()
         output_read, output_write = os.pipe()
         pid = os.fork()
@@ -87,6 +83,10 @@ def zygote_main(control_fd: int) -> None:
         socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [judge_end.fileno(), output_read])
         judge_end.close()
         os.close(output_read)
+    # Take every worker and what they started along; kill_tree ends with this process itself.
+    from grader.sandbox import kill_tree
+
+    kill_tree(os.getpid(), same_session=False)
 
 
 # --- one worker ---------------------------------------------------------------------
