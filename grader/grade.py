@@ -17,7 +17,7 @@ from .catalog import PRIVATE_PATHS, check_files
 from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
-from .report import Results
+from .report import Results, merge
 from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, hidden_from_sandbox
 
 
@@ -42,14 +42,23 @@ class Submission:
         Returns {"results": [...], "state": {attr: value}} with the attributes in ``read``.
         """
         what = f"{cls}." + ", ".join(method for method, _ in calls) if calls else cls
-        return self._request("methods", what, **{"class": cls}, init=init or {}, calls=[list(c) for c in calls],
-                             set=set or {}, read=read or [], seed=seed)
+        reply = self._request("methods", what, **{"class": cls}, init=init or {}, calls=[list(c) for c in calls],
+                              set=set or {}, read=read or [], seed=seed)
+        return _shaped(reply, what, results=list, state=dict)
 
     def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0):
         """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after."""
         timeout = self._sandbox.limits.fit_seconds if self._sandbox else None
-        return self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
-                             data=data, max_epochs=max_epochs, probes=probes, seed=seed)
+        reply = self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
+                              data=data, max_epochs=max_epochs, probes=probes, seed=seed)
+        return _shaped(reply, f"training {cls}", before=dict, after=dict)
+
+
+def _shaped(reply, what: str, **fields):
+    """The worker's reply if it has the fields its op promises (a tampered worker may send anything)."""
+    if type(reply) is not dict or any(type(reply.get(name)) is not kind for name, kind in fields.items()):
+        raise SubmissionError(f"{what} sent back a reply of the wrong form (was the grader's worker tampered with?)")
+    return reply
 
 
 def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:
@@ -57,6 +66,8 @@ def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:
     args = [str(f) for f in files] + [
         "-c", str(REPO_ROOT / "grader" / "pytest.ini"), "--rootdir", str(REPO_ROOT / "grader"),
         "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib",
+        # These two gc.collect() a heap full of torch several times per session (a second each).
+        "-p", "no:unraisableexception", "-p", "no:threadexception",
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         code = pytest.main(args, plugins=[plugin])
@@ -97,9 +108,14 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None
         plugin = run_checks(check_files(lab.name, include_hidden), submission)
         results.outcomes = plugin.outcomes
         if intake.lab_file is None:
+            results.problem = intake.problem
             results.notes.insert(0, f"Nothing to grade: {intake.problem}.")
         elif sandbox.import_error:
+            results.problem = sandbox.import_error
             results.notes.insert(0, sandbox.import_error)
+        broken = [o for o in results.outcomes if o.grader_error]
+        if broken:  # never let a failure of the judge pass for the student's grade
+            results.error = f"{len(broken)} check(s) broke inside the grader, first {broken[0].check}: {broken[0].reason}"
     except Exception as err:  # a failure of the grader itself: score 0, and say why
         results.error = f"{type(err).__name__}: {err}"
     finally:
@@ -109,4 +125,11 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None
             zygote.close()
 
 
-__all__ = ["IntakeError", "Submission", "grade", "run_checks"]
+def grade_submission(submission_dir: str | Path, labs: list[str], zygote: Zygote, identity: Identity,
+                     include_hidden: bool = True, limits: Limits | None = None) -> Results:
+    """Grade one submission for one or more labs into one Results (see ``grade``)."""
+    return merge([grade(submission_dir, lab, include_hidden=include_hidden, zygote=zygote, identity=identity,
+                        limits=limits) for lab in labs])
+
+
+__all__ = ["IntakeError", "Submission", "grade", "grade_submission", "run_checks"]

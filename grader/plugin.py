@@ -26,6 +26,7 @@ class Outcome:
     passed: bool
     reason: str = ""
     hint: str = ""
+    grader_error: bool = False  # the check broke inside the judge: not the submission's doing
 
     @property
     def score(self) -> float:
@@ -39,6 +40,14 @@ def marker_value(item, name, default=None):
     return marker.args[0] if marker.args else True
 
 
+GRADER_ERROR = "grader error (please tell the course staff)"
+
+
+def is_verdict(error: BaseException) -> bool:
+    """Did the check fail because of the submission (True), or break inside the judge?"""
+    return isinstance(error, (SubmissionError, AssertionError))  # CheckFailed is an AssertionError
+
+
 def reason_from(excinfo) -> str:
     """One line (or a few) for the report; a judge bug is labelled as such."""
     error = excinfo.value
@@ -46,7 +55,7 @@ def reason_from(excinfo) -> str:
         return str(error)
     if isinstance(error, AssertionError):  # a plain assert in a check
         return str(error).split("\nassert ")[0].strip() or "assertion failed"
-    return f"grader error (please tell the course staff): {type(error).__name__}: {error}"
+    return f"{GRADER_ERROR}: {type(error).__name__}: {error}"
 
 
 class GradingPlugin:
@@ -68,16 +77,27 @@ class GradingPlugin:
             if marker_value(item, "points") is None:
                 raise pytest.UsageError(f"check {item.nodeid} has no @pytest.mark.points(n)")
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        report = outcome.get_result()
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        """Record the outcome, and give pytest a report without a formatted traceback.
+
+        Nobody reads pytest's own report here, and formatting a long traceback for
+        every failed check costs tens of milliseconds each (most of a stub's grading time).
+        """
+        excinfo = call.excinfo
+        skipped = excinfo is not None and excinfo.errisinstance(pytest.skip.Exception)
+        passed = excinfo is None
+        if call.when == "call" or (call.when == "setup" and not passed):
             doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
-            passed = report.passed
             self.outcomes.append(Outcome(
                 check=item.name, title=doc, points=float(marker_value(item, "points")),
                 hidden=bool(marker_value(item, "hidden", False)), passed=passed,
-                reason="" if passed else reason_from(call.excinfo) if call.excinfo else "skipped",
+                reason="" if passed else "skipped" if skipped else reason_from(excinfo),
                 hint="" if passed else marker_value(item, "hint", ""),
+                grader_error=not passed and not skipped and not is_verdict(excinfo.value),
             ))
+        if skipped:
+            return None  # pytest builds its usual report for a skip
+        longrepr = None if passed else f"{excinfo.typename}: {excinfo.value}"
+        return pytest.TestReport(item.nodeid, item.location, {}, "passed" if passed else "failed", longrepr,
+                                 call.when, duration=call.duration, start=call.start, stop=call.stop)

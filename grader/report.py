@@ -9,14 +9,22 @@ from pathlib import Path
 
 from .plugin import Outcome
 
+# A row's status: the submission was graded (whatever it earned), or the grader failed.
+GRADED, GRADER_ERROR = "graded", "grader error"
+
 
 @dataclass
 class Results:
     lab: str
     outcomes: list[Outcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about the submission and the sandbox
-    error: str = ""  # set when grading itself could not be completed
+    error: str = ""  # set when grading itself could not be completed: a grader error
+    problem: str = ""  # why a graded submission earned little: no lab file, did not import
     execution_time: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return GRADER_ERROR if self.error else GRADED
 
     @property
     def score(self) -> float:
@@ -43,8 +51,8 @@ class Results:
         return {"score": self.score, "execution_time": round(self.execution_time, 3),
                 "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
                 "stdout_visibility": "hidden", "tests": tests,
-                "extra_data": {"litlabs": {"lab": self.lab, "max_score": self.max_score,
-                                           "status": "error" if self.error else "graded"}}}
+                "extra_data": {"litlabs": {"lab": self.lab, "max_score": self.max_score, "status": self.status,
+                                           "problem": self.error or self.problem}}}
 
 
 def merge(parts: list[Results]) -> Results:
@@ -59,6 +67,8 @@ def merge(parts: list[Results]) -> Results:
         merged.notes += [n for n in part.notes if n not in merged.notes]
         if part.error:
             merged.error = "; ".join(filter(None, [merged.error, f"{part.lab}: {part.error}"]))
+        if part.problem:
+            merged.problem = "; ".join(filter(None, [merged.problem, f"{part.lab}: {part.problem}"]))
     merged.execution_time = sum(p.execution_time for p in parts)
     return merged
 

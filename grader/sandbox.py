@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -139,7 +140,11 @@ class Zygote:
     def __init__(self, start_timeout: float = 120.0):
         self._control, theirs = socket.socketpair()
         self._home = tempfile.mkdtemp(prefix="litlabs-zygote-")
+        self._owner = os.getpid()
+        # One spawn at a time, from the judge's threads and from judges forked off it (grade-all):
+        # a POSIX record lock is per process and goes away with a process that dies holding it.
         self._lock = threading.Lock()
+        self._lock_file = open(Path(self._home) / "spawn.lock", "wb")
         # A file, not a pipe: nobody reads a pipe while grading, and a full one would block the zygote.
         self._stderr = open(Path(self._home) / "stderr.log", "w+b")
         self.process = subprocess.Popen(
@@ -155,7 +160,11 @@ class Zygote:
         self._start_deadline = time.monotonic() + start_timeout
         self._ready = False  # waited for at the first spawn, so the judge can work meanwhile
 
-    def _wait_ready(self) -> None:
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> None:
+        """Block until the zygote has imported everything (done lazily at the first spawn otherwise)."""
         if self._ready:
             return
         try:
@@ -172,20 +181,27 @@ class Zygote:
     def spawn(self, spec: dict) -> tuple[int, socket.socket, int]:
         """Fork a worker; return (pid, socket to it, read end of its output)."""
         with self._lock:
-            self._wait_ready()
-            wire.send_frame(self._control, json.dumps(spec).encode())
-            message, fds, _, _ = socket.recv_fds(self._control, 1024, 2)
+            self.wait_ready()
+            fcntl.lockf(self._lock_file, fcntl.LOCK_EX)
+            try:
+                wire.send_frame(self._control, json.dumps(spec).encode())
+                message, fds, _, _ = socket.recv_fds(self._control, 1024, 2)
+            finally:
+                fcntl.lockf(self._lock_file, fcntl.LOCK_UN)
         if len(fds) != 2:
             raise RuntimeError("the grader's worker process did not hand over a worker")
         return json.loads(message)["pid"], socket.socket(fileno=fds[0]), fds[1]
 
     def close(self) -> None:
+        if os.getpid() != self._owner:
+            return  # a judge forked off the owner (grade-all) shares the zygote but does not end it
         # The zygote holds no state worth a clean exit, and tearing down torch takes a second.
         # Its session is the judge's own, so only its descendants go with it.
         kill_tree(self.process.pid, same_session=False)
         self.process.wait()
         self._control.close()
         self._stderr.close()
+        self._lock_file.close()
         shutil.rmtree(self._home, ignore_errors=True)
 
     def __enter__(self):
@@ -277,6 +293,15 @@ class _OutputTail(threading.Thread):
         return bytes(self.buffer).decode(errors="replace")
 
 
+_LIVE: set[Sandbox] = set()  # this process's sandboxes, for kill_live_workers
+
+
+def kill_live_workers() -> None:
+    """Kill the workers of every open sandbox of this process (a judge told to stop at once)."""
+    for sandbox in list(_LIVE):
+        sandbox.kill()
+
+
 class Sandbox:
     """Runs one submission file in a confined worker and asks it things.
 
@@ -299,6 +324,7 @@ class Sandbox:
         self._sock: socket.socket | None = None
         self._output: _OutputTail | None = None
         self.restarts = 0
+        _LIVE.add(self)
 
     # the worker's life
     def _start(self) -> None:
@@ -326,6 +352,7 @@ class Sandbox:
 
     def close(self) -> None:
         self.kill()
+        _LIVE.discard(self)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def output(self) -> str:

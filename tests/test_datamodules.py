@@ -1,10 +1,10 @@
 """The datamodules: offline data, torchvision formats on disk, batching, errors."""
 import pickle
-import struct
 
 import numpy as np
 import pytest
 import torch
+from data_files import write_mnist
 
 from datamodules import (
     CIFAR10DataModule,
@@ -90,28 +90,9 @@ def test_evaluation_covers_every_example_once_across_ranks():
 
 # --- torchvision formats written to disk, so torchvision's own parsers run ------------
 
-def _write_idx(path, array):
-    """Write an IDX file (the MNIST format): magic, dimensions, then uint8 data."""
-    array = np.asarray(array, dtype=np.uint8)
-    magic = 0x0800 | array.ndim  # 0x08 = unsigned byte
-    with open(path, "wb") as f:
-        f.write(struct.pack(">I", magic))
-        f.write(struct.pack(f">{array.ndim}I", *array.shape))
-        f.write(array.tobytes())
-
-
-def _write_mnist(root, folder, n_train=60, n_test=20):
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-
-
 @pytest.mark.parametrize("cls, folder", [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])
 def test_mnist_idx_files_are_read_by_torchvision(tmp_path, cls, folder):
-    _write_mnist(tmp_path, folder)
+    write_mnist(tmp_path, folder)
     dm = build_datamodule("mnist" if cls is MNISTDataModule else "fashion-mnist", data_dir=tmp_path)
     assert isinstance(dm, cls)
     dm.setup()
