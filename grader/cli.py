@@ -67,7 +67,7 @@ def cmd_train(args) -> int:
 def _add_grade(sub):
     p = sub.add_parser("grade", help="grade a submission directory (all checks, hidden ones included)")
     p.add_argument("submission", help="directory holding the submitted lab file(s); 'solutions' or 'labs' for ours")
-    p.add_argument("--lab", nargs="+", default=["logreg"], help="lab(s) to grade (default: logreg)")
+    p.add_argument("--lab", nargs="+", help="lab(s) to grade (default: every lab whose file the submission holds)")
     p.add_argument("--results", help="write Gradescope's results.json here (always written, also on failure)")
     p.add_argument("--format", choices=["rich", "json"], default="rich", help="what to print")
     p.add_argument("--require-sandbox-user", action="store_true",
@@ -96,11 +96,13 @@ def _submission_dir(name: str) -> str:
 
 def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
+    from .intake import labs_submitted
     from .labs import get_lab
     from .report import Results
     from .sandbox import Zygote, choose_identity
 
     try:
+        labs = labs or labs_submitted([_submission_dir(submission)])
         for lab in labs:
             get_lab(lab)  # before anything slow starts
         with Zygote() as zygote:
@@ -116,7 +118,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
                                        include_hidden=include_hidden)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except Exception as err:  # bad input or a grader failure: still leave results
-        return Results(lab=" ".join(labs), error=str(err)), 2
+        return Results(lab=" ".join(labs or []), error=str(err)), 2
 
 
 def cmd_grade(args) -> int:
@@ -163,7 +165,8 @@ def _add_instructor(sub):
     p.add_argument("submissions", help="directory with one sub-directory per student")
     p.add_argument("--out", required=True, help="the CSV gradebook to write; results go beside it")
     p.add_argument("--jobs", type=int, default=2, help="students graded at once (default 2)")
-    p.add_argument("--lab", nargs="+", default=["logreg"], help="lab(s) to grade (default: logreg)")
+    p.add_argument("--lab", nargs="+",
+                   help="lab(s) to grade (default: every lab whose file any of the submissions holds)")
     p.add_argument("--force", action="store_true",
                    help="regrade every student (by default a rerun regrades only rows that are not 'graded')")
     p.set_defaults(func=cmd_grade_all)

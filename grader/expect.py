@@ -4,6 +4,17 @@ from __future__ import annotations
 import torch
 
 
+def random_tensor(*shape, seed=0, dtype=torch.float32, scale=1.0) -> torch.Tensor:
+    """A seeded standard-normal tensor (drawn in float64, then cast): the same numbers on every machine."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(dtype)
+
+
+def random_labels(n: int, num_classes: int, seed=0) -> torch.Tensor:
+    """n seeded int64 labels in 0..num_classes-1."""
+    return torch.randint(0, num_classes, (n,), generator=torch.Generator().manual_seed(seed))
+
+
 class CheckFailed(AssertionError):
     """A check's verdict: the message is shown to the student as the reason."""
 

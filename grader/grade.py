@@ -54,6 +54,77 @@ class Submission:
         return _shaped(reply, f"training {cls}", before=dict, after=dict)
 
 
+    def run(self, program: Program, what: str = "", seed: int = 0, timeout: float | None = None) -> list:
+        """Run a ``Program`` in the worker; one plain result per step, indexed by the step's ``Ref``."""
+        reply = self._request("run", what or program.describe(), timeout=timeout, steps=program.steps, seed=seed)
+        if type(reply) is not list or len(reply) != len(program.steps):
+            raise SubmissionError(f"{what or 'the request'} sent back a reply of the wrong form")
+        return reply
+
+
+class Ref(int):
+    """The result of an earlier step of a Program; pass it as a target or an argument of later steps."""
+
+
+class Program:
+    """A few steps run against the submitted module in one request, its objects kept in the worker.
+
+    Each method adds a step and returns its ``Ref``; ``Submission.run`` returns the steps'
+    results as plain data (tensors, numbers, lists...) or ``{"$object": type name}``::
+
+        p = Program()
+        a = p.call(None, "Value", 2.0)       # submission.Value(2.0); None is the module
+        y = p.call(p.call(a, "__mul__", a), "tanh")
+        p.call(y, "backward")
+        grad = p.attr(a, "grad")
+        results = submission.run(p); results[grad]
+    """
+
+    def __init__(self):
+        self.steps: list[list] = []
+
+    def _add(self, kind, target=None, name=None, args=(), kwargs=None) -> Ref:
+        self.steps.append([kind, target if target is None else int(target), name,
+                           [_encode(a) for a in args], {k: _encode(v) for k, v in (kwargs or {}).items()}])
+        return Ref(len(self.steps) - 1)
+
+    def value(self, value) -> Ref:
+        """Send a value (a tensor: requires_grad is kept) to use in later steps."""
+        return self._add("value", args=[value])
+
+    def attr(self, target: Ref | None, name: str) -> Ref:
+        return self._add("attr", target, name)
+
+    def call(self, target: Ref | None, name: str, *args, **kwargs) -> Ref:
+        return self._add("call", target, name, args, kwargs)
+
+    def call_by_hand(self, target: Ref | None, name: str, *args, **kwargs) -> Ref:
+        """Like call, with the autograd engine forbidden and gradients off: for a hand-written backward."""
+        return self._add("call_by_hand", target, name, args, kwargs)
+
+    def context(self) -> Ref:
+        """A ctx object for calling a torch.autograd.Function's forward and backward directly."""
+        return self._add("context")
+
+    def graph(self, tensor: Ref) -> Ref:
+        """The sorted type names of the autograd nodes behind a tensor."""
+        return self._add("graph", tensor)
+
+    def describe(self) -> str:
+        calls = [name for kind, _, name, _, _ in self.steps if kind.startswith("call")]
+        return ", ".join(dict.fromkeys(calls)) or "the request"
+
+
+def _encode(value):
+    if isinstance(value, Ref):
+        return {"$ref": int(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_encode(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
 def _shaped(reply, what: str, **fields):
     """The worker's reply if it has the fields its op promises (a tampered worker may send anything)."""
     if type(reply) is not dict or any(type(reply.get(name)) is not kind for name, kind in fields.items()):
@@ -132,4 +203,4 @@ def grade_submission(submission_dir: str | Path, labs: list[str], zygote: Zygote
                         limits=limits) for lab in labs])
 
 
-__all__ = ["IntakeError", "Submission", "grade", "grade_submission", "run_checks"]
+__all__ = ["IntakeError", "Program", "Ref", "Submission", "grade", "grade_submission", "run_checks"]

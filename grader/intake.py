@@ -65,3 +65,24 @@ def take_lab_file(submission_dir: str | Path, filename: str) -> Intake:
     if chosen.stat().st_size > MAX_LAB_FILE_BYTES:
         return Intake(None, f"{chosen.relative_to(root)} is larger than {MAX_LAB_FILE_BYTES // 1024} KiB", notes)
     return Intake(chosen, "", notes)
+
+
+def labs_submitted(directories) -> list[str]:
+    """The labs whose files (LAB.py, anywhere inside) the submission directories hold, in registry order.
+
+    Raises IntakeError when there is none: the user then names the lab with --lab.
+    """
+    from .labs import LABS
+
+    found = set()
+    for directory in directories:
+        if not Path(directory).is_dir():
+            raise IntakeError(f"submission directory {directory} does not exist or is not a directory")
+        for _, dirnames, filenames in os.walk(directory):
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "__pycache__"))]
+            found.update(name[:-3] for name in filenames if name.endswith(".py") and name[:-3] in LABS)
+    if not found:
+        names = ", ".join(f"{lab}.py" for lab in LABS)
+        where = ", ".join(str(d) for d in directories[:3]) + (" ..." if len(directories) > 3 else "")
+        raise IntakeError(f"no lab file ({names}) in {where}: pass --lab to say which lab to grade")
+    return [lab for lab in LABS if lab in found]

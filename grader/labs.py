@@ -25,6 +25,7 @@ class Model:
     classes: tuple[int, ...] | None = None  # keep only these labels, renumbered 0..k-1
     batch_size: int = 64
     max_epochs: int = 10
+    init: dict = field(default_factory=dict)  # keyword arguments for the class, beyond the data's shape
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,31 @@ class Lab:
         return f"{self.name}.py"
 
 
+def data_shape_kwargs(model_class, datamodule) -> dict:
+    """What a lab's model needs to know of the data, for the keywords its __init__ takes.
+
+    Any of ``num_features`` (values per example), ``num_classes``, ``in_channels`` and
+    ``input_shape`` (C, H, W): a new lab's model takes whichever it needs, and
+    ``litlabs train`` builds it without code of its own.
+    """
+    import inspect
+    import math
+
+    dims = tuple(datamodule.dims)
+    known = {"num_features": math.prod(dims), "num_classes": datamodule.output_classes,
+             "in_channels": dims[0], "input_shape": dims}
+    accepted = inspect.signature(model_class).parameters
+    return {name: value for name, value in known.items() if name in accepted}
+
+
 LABS = {
     lab.name: lab
     for lab in [
         Lab("logreg", "Logistic regression: perceptron, logistic and softmax regression",
             {"softmax": Model("SoftmaxRegression"),
              "binary": Model("BinaryLogisticRegression", classes=(3, 8), max_epochs=5)}),
+        Lab("mlp", "Backpropagation and the MLP: autograd, hand-written backward passes, initialisation, dropout",
+            {"mlp": Model("MLP", max_epochs=20)}),
     ]
 }
 

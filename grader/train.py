@@ -8,7 +8,7 @@ import torch
 
 from datamodules import build_datamodule
 
-from .labs import LabError, get_lab, implementation_path, load_module
+from .labs import LabError, data_shape_kwargs, get_lab, implementation_path, load_module
 from .trainer import TrainConfig, build_trainer, plot_learning_curves
 
 
@@ -41,14 +41,10 @@ def train_lab(
     )
     datamodule.setup()
     trainer = build_trainer(config)
-    num_features = int(torch.tensor(datamodule.dims).prod())
     model_class = getattr(module, spec.class_name, None)
     if model_class is None:
         raise LabError(f"{path} has no {spec.class_name}: is it the {lab.name} lab file?")
-    if spec.classes is None:
-        model = model_class(num_features=num_features, num_classes=datamodule.output_classes)
-    else:
-        model = model_class(num_features=num_features)
+    model = model_class(**data_shape_kwargs(model_class, datamodule), **spec.init)
 
     if trainer.is_global_zero and console is not None:
         console.print(f"[bold]{lab.name}[/] / {model_name}: {spec.class_name} from {path}")

@@ -251,5 +251,113 @@ def op_fit(state, request):
     return {"before": before, "after": after}
 
 
-OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit}
+class PlainContext:
+    """What ``torch.autograd.Function.forward`` and ``backward`` use of ``ctx``, for calling them directly."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+
+class _AutogradForbidden:
+    """Stands in for the autograd engine while a hand-written backward runs (see op_run)."""
+
+    def run_backward(self, *args, **kwargs):
+        raise RuntimeError("autograd was used inside a backward that must be written by hand")
+
+    def __getattr__(self, name):
+        return getattr(_REAL_ENGINE, name)
+
+
+_REAL_ENGINE = None
+
+
+def _resolve(value, values):
+    """Replace {"$ref": i} by the result of step i, inside lists and dicts too."""
+    if type(value) is dict:
+        if set(value) == {"$ref"}:
+            return values[value["$ref"]]
+        return {k: _resolve(v, values) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_resolve(v, values) for v in value)
+    return value
+
+
+def _graph_nodes(tensor) -> list[str]:
+    """The type names of every autograd node behind a tensor (e.g. LinearFunctionBackward)."""
+    names, stack, seen = set(), [tensor.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return sorted(names)
+
+
+def _plain_or_name(value):
+    """A step's result as plain data, or, for anything else, {"$object": its type name}."""
+    from grader.wire import to_plain
+
+    try:
+        return to_plain(value)
+    except TypeError:
+        return {"$object": type(value).__name__}
+
+
+def op_run(state, request):
+    """Run a short program against the submission; objects stay here, results go back as plain data.
+
+    {"steps": [[kind, target, name, args, kwargs], ...]}: target is None (the submitted
+    module) or the index of an earlier step; args and kwargs may hold {"$ref": index}.
+    kind "value": the step's result is args[0]; "attr": getattr(target, name);
+    "call": getattr(target, name)(*args, **kwargs); "call_by_hand": the same, with the
+    autograd engine forbidden and gradients off (for a hand-written backward);
+    "context": a fresh PlainContext; "graph": the autograd node types behind target.
+    Returns one plain value (or {"$object": type name}) per step.
+    """
+    global _REAL_ENGINE
+    import torch
+    from torch.autograd.variable import Variable
+
+    _seed(request)
+    values = []
+    for kind, target, name, args, kwargs in request["steps"]:
+        obj = state["module"] if target is None else values[target]
+        args, kwargs = _resolve(args, values), _resolve(kwargs, values)
+        if kind == "value":
+            result = args[0]
+        elif kind == "attr":
+            result = getattr(obj, name)
+        elif kind == "call":
+            result = getattr(obj, name)(*args, **kwargs)
+        elif kind == "call_by_hand":
+            _REAL_ENGINE = _REAL_ENGINE or Variable._execution_engine
+            Variable._execution_engine = _AutogradForbidden()
+            try:
+                with torch.no_grad():
+                    result = getattr(obj, name)(*args, **kwargs)
+            finally:
+                Variable._execution_engine = _REAL_ENGINE
+        elif kind == "context":
+            result = PlainContext()
+        elif kind == "graph":
+            result = _graph_nodes(obj)
+        else:
+            raise ValueError(f"unknown step kind {kind!r}")
+        values.append(result)
+    return [_plain_or_name(value) for value in values]
+
+
+OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit, "run": op_run}
 

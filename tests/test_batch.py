@@ -176,9 +176,11 @@ def test_results_placed_by_litlabs_grade_elsewhere_are_collected_not_regraded(tm
     (["grade-all", "nowhere/", "--out", "grades.csv"], "submissions directory nowhere/ does not exist"),
     (["grade-all", "submissions/", "--out", "grades.csv", "--lab", "nolab"], "unknown lab 'nolab'"),
     (["grade-all", "submissions/", "--out", "submissions"], "is a directory; give the CSV file to write"),
+    (["grade-all", "submissions/ada", "--out", "grades.csv"], "submissions/ada holds no student folders"),
 ])
 def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, monkeypatch, capsys, argv, message):
-    (tmp_path / "submissions").mkdir()
+    (tmp_path / "submissions" / "ada").mkdir(parents=True)
+    (tmp_path / "submissions" / "ada" / "logreg.py").write_text(STUB)
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in " ".join(capsys.readouterr().err.split())

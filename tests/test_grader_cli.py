@@ -17,7 +17,7 @@ from grader.sandbox import _others_can_read
 
 def test_grade_writes_gradescope_results_for_the_stub(tmp_path, capsys):
     results = tmp_path / "out" / "results.json"
-    assert main(["grade", "labs", "--results", str(results)]) == 0
+    assert main(["grade", "labs", "--lab", "logreg", "--results", str(results)]) == 0
     document = json.loads(results.read_text())
     assert_gradescope_results(document)
     assert document["score"] == 0 and len(document["tests"]) == 19
@@ -71,8 +71,8 @@ def _sandbox_python():
 
 
 def _grade_as_root(python, submission, results):
-    done = subprocess.run([python, "-m", "grader.cli", "grade", str(submission), "--results", str(results),
-                           "--format", "json"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    done = subprocess.run([python, "-m", "grader.cli", "grade", str(submission), "--lab", "logreg",
+                           "--results", str(results), "--format", "json"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(results.read_text())
 
@@ -103,7 +103,7 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
 
 
 def test_without_root_or_a_readable_interpreter_the_report_says_so(tmp_path, capsys):
-    assert main(["grade", "solutions", "--results", str(tmp_path / "r.json")]) == 0
+    assert main(["grade", "solutions", "--lab", "logreg", "--results", str(tmp_path / "r.json")]) == 0
     output = json.loads((tmp_path / "r.json").read_text())["output"]
     if os.geteuid() == 0 and not _others_can_read(Path(sys.executable)):
         assert "WARNING: the submission ran with the grader's privileges (root)" in output

@@ -26,7 +26,10 @@ def test_bundle_follows_gradescope_layout(tmp_path):
             "grader/checks/test_logreg.py", "labs/logreg.py", "datamodules/offline.py"} <= names
     assert not any(name.startswith("solutions/") for name in names)
     assert mode & 0o111, "run_autograder must be executable"
-    assert "labs=(logreg)" in run and "--require-sandbox-user" in run
+    assert "labs=(logreg mlp)" in run and "--require-sandbox-user" in run  # every lab unless --lab
+    assert main(["gradescope", str(tmp_path / "one.zip"), "--lab", "mlp"]) == 0
+    with zipfile.ZipFile(tmp_path / "one.zip") as bundle:
+        assert "labs=(mlp)" in bundle.read("run_autograder").decode()
 
 
 def test_bundle_is_reproducible(tmp_path):
@@ -51,7 +54,7 @@ def fake_autograder():
     root = Path(tempfile.mkdtemp(prefix="litlabs-autograder-"))
     root.chmod(0o755)
     bundle = root / "autograder.zip"
-    assert main(["gradescope", str(bundle)]) == 0
+    assert main(["gradescope", str(bundle), "--lab", "logreg"]) == 0  # one bundle per assignment
     with zipfile.ZipFile(bundle) as z:
         z.extractall(root / "source")
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")

@@ -12,7 +12,7 @@ import grader.release as release_module
 import grader.validate as validate_module
 from grader.catalog import CheckInfo, checks_of
 from grader.cli import main
-from grader.labs import REPO_ROOT
+from grader.labs import LABS, REPO_ROOT
 from grader.release import ReleaseError, find_regions, make_stub
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
@@ -89,31 +89,40 @@ def test_handout_points_come_from_the_checks(instructor_copy, monkeypatch):
     # a check's points change: the committed handout is now stale, and release --check says so
     changed = [CheckInfo(c.name, c.title, c.points + (1 if i == 0 else 0), c.hidden, c.hint)
                for i, c in enumerate(checks)]
-    monkeypatch.setattr("grader.catalog.checks_of", lambda lab, include_hidden=True: changed)
+    real = checks_of
+    monkeypatch.setattr("grader.catalog.checks_of",
+                        lambda lab, include_hidden=True: changed if lab == "logreg" else real(lab, include_hidden))
     diffs = release_module.release(check=True)
     assert len(diffs) == 1 and "labs/logreg.md" in diffs[0]
 
 
-def test_student_release_has_no_solution_and_no_hidden_check(tmp_path):
+@pytest.mark.parametrize("lab", list(LABS))
+def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
     out = tmp_path / "student"
     assert main(["release", "--student", str(out)]) == 0
     texts = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
-    assert out / "labs" / "logreg.py" in texts and out / "grader" / "checks" / "test_logreg.py" in texts
+    assert out / "labs" / f"{lab}.py" in texts and out / "grader" / "checks" / f"test_{lab}.py" in texts
     assert not (out / "solutions").exists() and not (out / "grader" / "hidden").exists()
-    secrets = solution_lines(REFERENCE)
-    hidden_source = (REPO_ROOT / "grader" / "hidden" / "test_logreg.py").read_text()
-    visible_source = (REPO_ROOT / "grader" / "checks" / "test_logreg.py").read_text()
-    hidden = [c for c in checks_of("logreg") if c.hidden]
+    # A solution line is secret unless the stub or the grader's own machinery holds it anyway ("return loss").
+    public = (REPO_ROOT / "labs" / f"{lab}.py").read_text() + "".join(
+        path.read_text() for folder in ("grader", "datamodules") for path in (REPO_ROOT / folder).glob("*.py"))
+    secrets = [line for line in solution_lines((REPO_ROOT / "solutions" / f"{lab}.py").read_text())
+               if line not in public]
+    hidden_source = (REPO_ROOT / "grader" / "hidden" / f"test_{lab}.py").read_text()
+    visible_source = (REPO_ROOT / "grader" / "checks" / f"test_{lab}.py").read_text()
+    hidden = [c for c in checks_of(lab) if c.hidden]
+    assert hidden, f"lab {lab} has no hidden checks"
     secrets += [c.name for c in hidden] + [c.title for c in hidden]
     # the bodies of hidden checks: every distinctive line of the hidden module not also in the visible one
     secrets += [line.strip() for line in hidden_source.splitlines()
-                if len(line.strip()) > 30 and line.strip() not in visible_source
+                if len(line.strip()) > 30 and line.strip() not in visible_source and line.strip() not in public
                 and not line.strip().startswith(("import", "from", "@"))]
     leaks = [(str(path.relative_to(out)), s) for s in secrets for path, text in texts.items() if s in text]
     assert leaks == []
     readme = texts[out / "README.md"]
     commands = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip().splitlines()
     assert commands[0] == "pip install -e . && litlabs check logreg"
+    assert f"`labs/{lab}.py`" in readme
 
 
 def test_the_leak_scan_would_catch_a_leak(tmp_path):

@@ -3,24 +3,16 @@
 Expected values come from torch's own functions and autograd, computed here in
 the judge; the submission is reached only through the ``submission`` fixture.
 """
-from functools import lru_cache
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from grader import expect
+from grader.convergence import fit_and_score
+from grader.expect import random_labels as _labels
+from grader.expect import random_tensor as _random
 
 points, hint = pytest.mark.points, pytest.mark.hint
-
-
-def _random(*shape, seed=0, dtype=torch.float32, scale=1.0):
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).to(dtype)
-
-
-def _labels(n, num_classes, seed=0):
-    return torch.randint(0, num_classes, (n,), generator=torch.Generator().manual_seed(seed))
 
 
 # --- Part 1: the perceptron ---------------------------------------------------------
@@ -212,34 +204,6 @@ def test_softmax_regression_trains_on_cross_entropy_of_logits(submission):
         loss = loss.get("loss")
     expect.close(expect.tensor(loss, "training_step").detach().reshape(()),
                  F.cross_entropy(expect.tensor(logits, "forward"), y), "training_step's loss", atol=1e-5)
-
-
-@lru_cache(maxsize=1)
-def offline_mnist():
-    from datamodules import build_datamodule
-
-    datamodule = build_datamodule("mnist")
-    datamodule.setup()
-    return datamodule
-
-
-def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict):
-    """Train the submitted model; return (train loss before, after, held-out accuracy), computed here."""
-    from datamodules import build_datamodule
-
-    datamodule = offline_mnist() if not data.get("classes") else build_datamodule(**data)
-    train_x, train_y = datamodule.split("train")
-    test_x, test_y = datamodule.split("test")
-    probe_x, probe_y = train_x[:1000], train_y[:1000]
-    got = submission.fit(cls, data=data, max_epochs=max_epochs, probes={"train": probe_x, "test": test_x})
-    before = expect.tensor(got["before"]["train"], f"{cls}.forward")
-    after = expect.tensor(got["after"]["train"], f"{cls}.forward")
-    test_logits = expect.tensor(got["after"]["test"], f"{cls}.forward")
-    for name, value in (("before training", before), ("after training", after), ("on the test set", test_logits)):
-        if not torch.isfinite(value).all():
-            raise expect.CheckFailed(f"{cls} produced NaN or infinite logits {name}")
-    accuracy = (predict(test_logits) == test_y).float().mean().item()
-    return loss_fn(before, probe_y).item(), loss_fn(after, probe_y).item(), accuracy
 
 
 @points(3)

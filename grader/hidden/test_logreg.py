@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from grader import expect
-from grader.checks.test_logreg import _labels, _random, fit_and_score
+from grader.checks.test_logreg import _labels, _random
+from grader.convergence import fit_and_score
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

@@ -1,0 +1,477 @@
+"""Checks for Lab 2 (backpropagation and the MLP) that students can run themselves.
+
+Expected values come from torch's own functions and autograd, computed here in the
+judge. The submission's objects (Values, Functions, modules) live in the worker; a
+``Program`` builds them there and brings back plain results.
+"""
+import math
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader import expect
+from grader.convergence import fit_and_score
+from grader.expect import random_labels as _labels
+from grader.expect import random_tensor as _random
+from grader.grade import Program
+
+points, hint = pytest.mark.points, pytest.mark.hint
+
+
+def _number(value, what):
+    if type(value) not in (int, float):
+        raise expect.CheckFailed(f"{what} is a {expect.describe(value)}, expected a number")
+    return float(value)
+
+
+def _close_number(got, expected, what, tolerance=1e-6):
+    got = _number(got, what)
+    if not math.isclose(got, expected, rel_tol=tolerance, abs_tol=tolerance):
+        raise expect.CheckFailed(f"{what}: expected {expected:.6g}, got {got:.6g}")
+
+
+# --- Part 1: the scalar autograd engine ------------------------------------------------
+
+# Each case: (description, function of two scalars written once for Values and once for torch)
+OPERATORS = [
+    ("a + b", lambda a, b: a + b),
+    ("a * b", lambda a, b: a * b),
+    ("a ** 3", lambda a, b: a**3),
+    ("a ** -2", lambda a, b: a**-2),
+    ("a - b", lambda a, b: a - b),
+    ("a / b", lambda a, b: a / b),
+    ("-a", lambda a, b: -a),
+    ("2 * a + 1 - b", lambda a, b: 2 * a + 1 - b),
+    ("1 - a / 4", lambda a, b: 1 - a / 4),
+    ("3 / b", lambda a, b: 3 / b),
+    ("a.relu() * b", lambda a, b: a.relu() * b),
+]
+
+
+def value_graph(build, inputs):
+    """Run build(*Values) in the worker; return (output data, [input grads]) after backward."""
+    program = Program()
+    leaves = [program.call(None, "Value", x) for x in inputs]
+    out = _ValueBuilder(program).run(build, leaves)
+    program.call(out, "backward")
+    data = program.attr(out, "data")
+    grads = [program.attr(leaf, "grad") for leaf in leaves]
+    return program, data, grads
+
+
+class _ValueBuilder:
+    """Turns an expression over Values into Program steps: a + b becomes a call of __add__ in the worker."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def run(self, build, leaves):
+        return build(*[_Node(self.program, leaf) for leaf in leaves]).ref
+
+
+class _Node:
+    def __init__(self, program, ref):
+        self.program, self.ref = program, ref
+
+    def _op(self, name, *args):
+        args = [a.ref if isinstance(a, _Node) else a for a in args]
+        return _Node(self.program, self.program.call(self.ref, name, *args))
+
+    def __add__(self, other): return self._op("__add__", other)
+    def __radd__(self, other): return self._op("__radd__", other)
+    def __mul__(self, other): return self._op("__mul__", other)
+    def __rmul__(self, other): return self._op("__rmul__", other)
+    def __sub__(self, other): return self._op("__sub__", other)
+    def __rsub__(self, other): return self._op("__rsub__", other)
+    def __truediv__(self, other): return self._op("__truediv__", other)
+    def __rtruediv__(self, other): return self._op("__rtruediv__", other)
+    def __pow__(self, k): return self._op("__pow__", k)
+    def __neg__(self): return self._op("__neg__")
+    def relu(self): return self._op("relu")
+    def tanh(self): return self._op("tanh")
+    def exp(self): return self._op("exp")
+
+
+def torch_graph(build, inputs):
+    """The same expression in float64 torch: (output, [input grads])."""
+    leaves = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in inputs]
+    out = build(*leaves)
+    out.backward()
+    return out.item(), [leaf.grad.item() if leaf.grad is not None else 0.0 for leaf in leaves]
+
+
+def compare_value_expression(submission, text, build, inputs):
+    program, data, grads = value_graph(build, inputs)
+    got = submission.run(program, what=f"Value: {text}")
+    expected_out, expected_grads = torch_graph(build, inputs)
+    case = f"{text} with {', '.join(f'{n} = {x:g}' for n, x in zip('abcdefgh', inputs))}"
+    _close_number(got[data], expected_out, f"{case}: the value")
+    for name, ref, expected in zip("abcdefgh", grads, expected_grads):
+        _close_number(got[ref], expected, f"{case}: d/d{name}")
+
+
+@points(2)
+@hint("Each operation adds (upstream grad) × (its local derivative) to each input's grad; the table in the "
+      "notes gives the local derivatives of add, mul, pow and relu.")
+def test_value_operators_match_autograd(submission):
+    """Value: every operator's value and gradients match torch autograd"""
+    for text, build in OPERATORS:
+        for inputs in [(1.5, -2.0), (-0.5, 3.0)]:
+            compare_value_expression(submission, text, build, inputs)
+    for text, build in [("a.tanh()", lambda a, b: a.tanh()), ("a.exp() * b", lambda a, b: a.exp() * b)]:
+        compare_value_expression(submission, text, build, (0.7, -1.3))
+
+
+def random_expression(rng, depth):
+    """A random expression over a, b, c: a function usable on Values and on torch tensors, and its text."""
+    if depth == 0:
+        name = rng.choice("abc")
+        return (lambda a, b, c: {"a": a, "b": b, "c": c}[name]), name
+    (left, left_text), (right, right_text) = random_expression(rng, depth - 1), random_expression(rng, depth - 1)
+    op = rng.choice(["+", "*", "-", "tanh", "relu", "pow"])
+    if op == "tanh":
+        return (lambda a, b, c: left(a, b, c).tanh()), f"tanh({left_text})"
+    if op == "relu":
+        return (lambda a, b, c: (left(a, b, c) * right(a, b, c)).relu()), f"relu({left_text} * {right_text})"
+    if op == "pow":
+        return (lambda a, b, c: left(a, b, c) ** 2), f"({left_text})**2"
+    combine = {"+": lambda x, y: x + y, "*": lambda x, y: x * y, "-": lambda x, y: x - y}[op]
+    return (lambda a, b, c: combine(left(a, b, c), right(a, b, c))), f"({left_text} {op} {right_text})"
+
+
+@points(2)
+@hint("backward must visit every node once, after everything that uses it: build a topological order "
+      "of the whole graph first, then call _backward from the output back to the inputs.")
+def test_value_backward_on_random_graphs(submission):
+    """Value.backward: random expression graphs with shared sub-expressions match autograd"""
+    rng = random.Random(0)
+    for _ in range(6):
+        inner, text = random_expression(rng, 2)
+
+        def expression(a, b, c, inner=inner):
+            s = inner(a, b, c)  # one node, used three times below
+            return s * s + s.tanh() * a
+
+        inputs = tuple(round(rng.uniform(-1.5, 1.5), 3) for _ in range(3))
+        compare_value_expression(submission, f"s·s + tanh(s)·a with s = {text}", expression, inputs)
+
+
+@points(1)
+@hint("A value used k times receives k contributions: add to .grad with +=, never assign it.")
+def test_value_reused_node_accumulates_gradients(submission):
+    """Value: a node used k times gets the sum of its k gradient contributions"""
+    compare_value_expression(submission, "a + a + a + a", lambda a, b: a + a + a + a, (2.0, 0.0))
+    compare_value_expression(submission, "a * a * a", lambda a, b: a * a * a, (-1.5, 0.0))
+    compare_value_expression(submission, "(a * b) * (a * b) + a", lambda a, b: (a * b) * (a * b) + a, (0.5, 3.0))
+
+
+@points(1)
+@hint("Start backward by setting the output's grad to 1 (not adding 1), and keep no state between calls.")
+def test_value_backward_on_a_fresh_graph_gives_the_same_gradients(submission):
+    """Value.backward: two fresh graphs of the same expression get the same gradients"""
+    program = Program()
+    grads = []
+    for _ in range(2):
+        a, b = program.call(None, "Value", 0.8), program.call(None, "Value", -1.1)
+        out = program.call(program.call(program.call(a, "__mul__", b), "tanh"), "__add__", a)
+        program.call(out, "backward")
+        grads.append([program.attr(a, "grad"), program.attr(b, "grad"), program.attr(out, "grad")])
+    got = submission.run(program, what="Value.backward twice")
+    expected_out, (grad_a, grad_b) = torch_graph(lambda a, b: (a * b).tanh() + a, (0.8, -1.1))
+    for run in range(2):
+        _close_number(got[grads[run][0]], grad_a, f"graph {run + 1}: d/da of tanh(a·b) + a")
+        _close_number(got[grads[run][1]], grad_b, f"graph {run + 1}: d/db of tanh(a·b) + a")
+        _close_number(got[grads[run][2]], 1.0, f"graph {run + 1}: the output's own grad")
+
+
+# --- Part 2: the hand-written backward passes -------------------------------------------
+
+def run_function(submission, function, inputs, grad_output, requires_grad, what):
+    """function.apply(*inputs), then backward(grad_output), in the worker: (output, [input grads], node types)."""
+    program = Program()
+    refs = [program.value(x.clone().requires_grad_(r)) for x, r in zip(inputs, requires_grad)]
+    out = program.call(program.attr(None, function), "apply", *refs)
+    nodes = program.graph(out)
+    program.call(out, "backward", grad_output)
+    grads = [program.attr(ref, "grad") for ref in refs]
+    got = submission.run(program, what=what)
+    return got[out], [got[g] for g in grads], got[nodes]
+
+
+def reference_function(function, inputs, grad_output, requires_grad):
+    leaves = [x.clone().requires_grad_(r) for x, r in zip(inputs, requires_grad)]
+    out = function(*leaves)
+    out.backward(grad_output)
+    return out.detach(), [leaf.grad for leaf in leaves]
+
+
+def compare_function(submission, name, reference, inputs, requires_grad, what, atol=1e-5, grad_output=None,
+                   labels=("d(input)",)):
+    """The student's Function against torch's built-in: output, every gradient, and its own backward node."""
+    expected, expected_grads = reference_function(reference, inputs, grad_output, requires_grad)
+    if grad_output is None:
+        grad_output = torch.ones_like(expected)
+    got, grads, nodes = run_function(submission, name, inputs, grad_output, requires_grad, f"{name}.apply")
+    expect.close(got, expected, f"{name} forward", what, atol=atol)
+    if f"{name}Backward" not in nodes:
+        raise expect.CheckFailed(f"{name}.apply's output was not made by {name}'s own backward "
+                                 f"(autograd nodes behind it: {', '.join(nodes) or 'none'})")
+    for label, grad, expected_grad, needed in zip(labels, grads, expected_grads, requires_grad):
+        if needed:
+            expect.close(grad, expected_grad, f"{name} backward: {label}", what, atol=atol)
+
+
+LINEAR_GRADS = ("dX", "dW", "db")
+LINEAR_SHAPES = [(1, 3, 2), (4, 5, 3), (16, 7, 10)]  # (N, D_in, D_out)
+
+
+@points(2)
+@hint("dX = dY·W, dW = dYᵀ·X, db = Σ over the batch of dY: each gradient has the shape of its input.")
+def test_linear_function_matches_autograd(submission):
+    """LinearFunction: output and dX, dW, db match autograd of X·Wᵀ + b (batch of 1 included)"""
+    for n, d_in, d_out in LINEAR_SHAPES:
+        x, weight, bias = _random(n, d_in, seed=n), _random(d_out, d_in, seed=d_in), _random(d_out, seed=d_out)
+        grad_output = _random(n, d_out, seed=99)
+        compare_function(submission, "LinearFunction", F.linear, [x, weight, bias], [True, True, True],
+                       f"X {tuple(x.shape)}, W {tuple(weight.shape)}", grad_output=grad_output, labels=LINEAR_GRADS)
+
+
+def backward_by_hand(submission, name, inputs, grad_output):
+    """Call name.forward(ctx, ...) and name.backward(ctx, dY) directly, autograd forbidden: the gradients."""
+    program = Program()
+    function = program.attr(None, name)
+    ctx = program.context()
+    program.call_by_hand(function, "forward", ctx, *inputs)
+    grads = program.call_by_hand(function, "backward", ctx, grad_output)
+    return submission.run(program, what=f"{name}.backward")[grads]
+
+
+@points(1)
+@hint("Write backward from the saved tensors with matrix products and sums; it may not call autograd "
+      "(torch.autograd.grad or .backward()).")
+def test_linear_backward_is_written_by_hand(submission):
+    """LinearFunction.backward computes the gradients itself, without autograd"""
+    x, weight, bias, grad_output = _random(6, 4, seed=1), _random(3, 4, seed=2), _random(3, seed=3), _random(6, 3)
+    grads = backward_by_hand(submission, "LinearFunction", [x, weight, bias], grad_output)
+    if not isinstance(grads, list) or len(grads) != 3:
+        raise expect.CheckFailed(f"LinearFunction.backward returned a {expect.describe(grads)}, "
+                                 "expected three gradients (dX, dW, db)")
+    _, expected = reference_function(F.linear, [x, weight, bias], grad_output, [True, True, True])
+    for label, got, want in zip(LINEAR_GRADS, grads, expected):
+        expect.close(got, want, f"LinearFunction.backward: {label}", "X (6, 4), W (3, 4), called directly")
+
+
+ACTIVATIONS = [("ReLUFunction", torch.relu), ("SigmoidFunction", torch.sigmoid), ("TanhFunction", torch.tanh)]
+
+
+@points(2)
+@hint("Elementwise: multiply the upstream gradient by the local derivative at each position — for sigmoid "
+      "a(1 − a), for tanh 1 − a², for ReLU 1 where the unit was active — no Jacobian matrix needed.")
+def test_activation_functions_match_autograd(submission):
+    """ReLU, Sigmoid and Tanh Functions: values and gradients match torch for several shapes"""
+    for name, reference in ACTIVATIONS:
+        for shape in [(1, 1), (3, 5), (2, 3, 4)]:
+            z = _random(*shape, seed=sum(shape), scale=2)
+            compare_function(submission, name, reference, [z], [True], f"z of shape {shape}",
+                           grad_output=_random(*shape, seed=7))
+
+
+@points(2)
+@hint("Loss: mean over the batch of logsumexp(z) − z_target, with each row's max subtracted first. "
+      "Gradient: (softmax − onehot) / N, times the upstream gradient.")
+def test_softmax_cross_entropy_function_matches_autograd(submission):
+    """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000"""
+    cases = [(_random(1, 3, seed=1), _labels(1, 3, seed=1)), (_random(8, 10, seed=2, scale=3), _labels(8, 10, seed=2)),
+             (torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]]), torch.tensor([1, 1]))]
+    for logits, targets in cases:
+        compare_function(submission, "SoftmaxCrossEntropyFunction", F.cross_entropy, [logits, targets], [True, False],
+                       f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else ""),
+                       atol=1e-5)
+
+
+@points(2)
+@hint("In float64 a correct backward agrees with autograd to ~1e-12: look for a missing factor (such as "
+      "the 1/N of the mean) or a transposed matrix.")
+def test_all_functions_are_exact_in_float64(submission):
+    """Every Function's gradients agree with autograd to 1e-9 in float64 (what gradcheck verifies)"""
+    x, weight, bias = _random(5, 4, seed=1, dtype=torch.float64), _random(3, 4, seed=2, dtype=torch.float64), \
+        _random(3, seed=3, dtype=torch.float64)
+    compare_function(submission, "LinearFunction", F.linear, [x, weight, bias], [True, True, True], "float64",
+                   atol=1e-9, grad_output=_random(5, 3, seed=4, dtype=torch.float64), labels=LINEAR_GRADS)
+    for name, reference in ACTIVATIONS:
+        compare_function(submission, name, reference, [_random(4, 6, seed=5, dtype=torch.float64, scale=2)], [True],
+                       "float64", atol=1e-9, grad_output=_random(4, 6, seed=6, dtype=torch.float64))
+    compare_function(submission, "SoftmaxCrossEntropyFunction", F.cross_entropy,
+                   [_random(6, 5, seed=7, dtype=torch.float64), _labels(6, 5, seed=7)], [True, False], "float64",
+                   atol=1e-9)
+
+
+@points(1)
+@hint("forward must call LinearFunction.apply with the layer's own weight (out_features, in_features) and bias.")
+def test_linear_module_uses_linear_function(submission):
+    """Linear: (N, in) → (N, out) with its own weight and bias, through LinearFunction"""
+    program = Program()
+    layer = program.call(None, "Linear", 5, 3)
+    x = program.value(_random(4, 5, seed=3))
+    out = program.call(layer, "forward", x)
+    weight, bias = program.attr(layer, "weight"), program.attr(layer, "bias")
+    nodes = program.graph(out)
+    got = submission.run(program, what="Linear(5, 3)")
+    weight, bias = expect.tensor(got[weight], "Linear.weight"), expect.tensor(got[bias], "Linear.bias")
+    if weight.shape != (3, 5) or bias.shape != (3,):
+        raise expect.CheckFailed(f"Linear(5, 3): expected weight (3, 5) and bias (3,), got {tuple(weight.shape)} "
+                                 f"and {tuple(bias.shape)}")
+    expect.close(got[out], F.linear(_random(4, 5, seed=3), weight, bias), "Linear(5, 3).forward", "x of shape (4, 5)")
+    if "LinearFunctionBackward" not in got[nodes]:
+        raise expect.CheckFailed("Linear.forward did not go through LinearFunction "
+                                 f"(autograd nodes: {', '.join(got[nodes]) or 'none'})")
+
+
+# --- Part 3: initialisation and dropout -------------------------------------------------
+
+@points(1)
+@hint("σ = 1/√D_in for Xavier and √(2/D_in) for He, where D_in = weight.shape[1]; fill the tensor in place.")
+def test_initialisers_have_the_right_spread(submission):
+    """xavier_normal_ and he_normal_: empirical std matches the formula for several fan-ins, in place"""
+    for name, gain in (("xavier_normal_", 1.0), ("he_normal_", 2.0)):
+        for fan_in in (64, 256, 1024):
+            program = Program()
+            weight = program.value(torch.zeros(2048, fan_in))
+            program.call(None, name, weight)
+            got = expect.tensor(submission.run(program, what=name)[weight], name)
+            expected = math.sqrt(gain / fan_in)
+            case = f"a (2048, {fan_in}) weight"
+            if got.shape != (2048, fan_in) or got.abs().sum() == 0:
+                raise expect.CheckFailed(f"{name}({case}): the weight was not filled in place")
+            std, mean = got.std().item(), got.mean().item()
+            if abs(std / expected - 1) > 0.02 or abs(mean) > 0.05 * expected:
+                raise expect.CheckFailed(f"{name}({case}): std {std:.4g} and mean {mean:.3g}, "
+                                         f"expected std {expected:.4g} (±2%) and mean ≈ 0")
+
+
+@points(2)
+@hint("Draw x first, then each layer's weight, all from one generator; the std of the activations should "
+      "collapse towards 0 for std 0.01 with tanh and stay of order 0.1–1 with Xavier (tanh) and He (ReLU).")
+def test_activation_statistics_show_the_experiment(submission):
+    """activation_statistics: tanh dies with std 0.01 and stays alive with Xavier; ReLU stays alive with He"""
+    def run(init, activation):
+        got = expect.tensor(submission.call("activation_statistics", init, activation, 6, 256), "activation_statistics")
+        if got.shape != (6,) or not torch.isfinite(got).all():
+            raise expect.CheckFailed(f"activation_statistics({init!r}, {activation!r}, depth=6): expected 6 finite "
+                                     f"stds, got a {expect.describe(got)}")
+        return got
+
+    small = run(0.01, "tanh")
+    if not (small[-1] < 1e-4 and (small[1:] < small[:-1]).all()):
+        raise expect.CheckFailed(f"with std 0.01 and tanh the activations should shrink layer by layer to ~0; "
+                                 f"got stds {[f'{v:.2g}' for v in small.tolist()]}")
+    for init, activation, low, high in (("xavier", "tanh", 0.1, 1.0), ("he", "relu", 0.3, 3.0)):
+        stds = run(init, activation)
+        if not ((stds > low) & (stds < high)).all():
+            raise expect.CheckFailed(f"with {init} and {activation} every layer's std should stay between {low} and "
+                                     f"{high}; got {[f'{v:.2g}' for v in stds.tolist()]}")
+
+
+@points(1)
+@hint("Inverted dropout keeps each unit with probability 1 − p and divides the kept ones by 1 − p.")
+def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
+    """dropout in training: about a fraction p of zeros, survivors scaled by 1/(1 − p), mean kept"""
+    x = torch.full((200, 500), 2.0)
+    for p in (0.2, 0.5):
+        got = expect.tensor(submission.call("dropout", x, p, True, seed=1), "dropout")
+        if got.shape != x.shape:
+            raise expect.CheckFailed(f"dropout: expected shape {tuple(x.shape)}, got {tuple(got.shape)}")
+        zeros = (got == 0).float().mean().item()
+        kept = got[got != 0]
+        if abs(zeros - p) > 0.01:
+            raise expect.CheckFailed(f"dropout(p={p}): {zeros:.3f} of the units are zero, expected about {p}")
+        if not torch.allclose(kept, torch.full_like(kept, 2.0 / (1 - p))):
+            raise expect.CheckFailed(f"dropout(p={p}): kept units of 2.0 became {kept.unique()[:3].tolist()}, "
+                                     f"expected {2.0 / (1 - p):g}")
+        if abs(got.mean().item() - 2.0) > 0.05:
+            raise expect.CheckFailed(f"dropout(p={p}): the mean moved from 2.0 to {got.mean().item():.3f}")
+
+
+@points(1)
+@hint("Not training, or p = 0: return x as it is. p = 1: every unit is dropped, so return zeros (1/(1 − p) "
+      "would divide by zero).")
+def test_dropout_eval_mode_and_edge_cases(submission):
+    """dropout: identity in eval mode and for p = 0, all zeros (no NaN) for p = 1"""
+    x = _random(6, 7, seed=2)
+    expect.close(submission.call("dropout", x, 0.5, False), x, "dropout in eval mode", "p = 0.5, training=False")
+    expect.close(submission.call("dropout", x, 0.0, True), x, "dropout with p = 0", "training=True")
+    expect.close(submission.call("dropout", x, 1.0, True), torch.zeros_like(x), "dropout with p = 1", "training=True")
+
+
+@points(1)
+@hint("Build the output from x with tensor operations (x · mask / (1 − p)) so that autograd sends the "
+      "gradient through the same mask.")
+def test_dropout_backward_uses_the_forward_mask(submission):
+    """dropout: the gradient is zero exactly where the unit was dropped, 1/(1 − p) elsewhere"""
+    p = 0.3
+    program = Program()
+    x = program.value(_random(50, 40, seed=4).requires_grad_())
+    out = program.call(None, "dropout", x, p, True)
+    program.call(program.call(out, "sum"), "backward")
+    grad = program.attr(x, "grad")
+    got = submission.run(program, what="dropout backward", seed=5)
+    out, grad = expect.tensor(got[out], "dropout"), expect.tensor(got[grad], "x.grad")
+    kept = (out != 0).to(out.dtype)
+    expect.close(grad, kept / (1 - p), "the gradient of dropout(x).sum()", "p = 0.3")
+
+
+# --- Part 4: the MLP ----------------------------------------------------------------------
+
+@points(1)
+@hint("Flatten each example to a vector first (keep the batch dimension); the last layer has no activation.")
+def test_mlp_gives_logits_of_the_right_shape(submission):
+    """MLP.forward: (N, num_classes) logits for vectors and images, batch of 1 included"""
+    for init, x in [({}, _random(1, 1, 28, 28)), ({}, _random(5, 784)),
+                    ({"num_features": 12, "hidden": [7], "num_classes": 3}, _random(4, 12)),
+                    ({"num_features": 12, "hidden": [8, 6, 5], "num_classes": 4, "activation": "tanh"},
+                     _random(2, 3, 4))]:
+        program = Program()
+        model = program.call(None, "MLP", **init)
+        program.call(model, "eval")
+        logits = program.call(model, "forward", program.value(x))
+        got = expect.tensor(submission.run(program, what="MLP.forward")[logits], "MLP.forward")
+        c = init.get("num_classes", 10)
+        if got.shape != (x.shape[0], c):
+            raise expect.CheckFailed(f"MLP({init}).forward on input {tuple(x.shape)}: expected shape "
+                                     f"({x.shape[0]}, {c}), got {tuple(got.shape)}")
+
+
+@points(1)
+@hint("Build the MLP from this lab's Linear layers and call the activation Function's apply — not torch.nn.Linear "
+      "or torch.relu.")
+def test_mlp_is_built_from_the_labs_own_layers(submission):
+    """MLP: its logits come through LinearFunction and the chosen activation Function"""
+    for activation, node in (("relu", "ReLUFunctionBackward"), ("tanh", "TanhFunctionBackward"),
+                             ("sigmoid", "SigmoidFunctionBackward")):
+        program = Program()
+        model = program.call(None, "MLP", num_features=6, hidden=[5, 4], num_classes=3, activation=activation)
+        logits = program.call(model, "forward", program.value(_random(3, 6, seed=1)))
+        graph = program.graph(logits)
+        nodes = submission.run(program, what=f"MLP(activation={activation!r})")[graph]
+        foreign = {"AddmmBackward0", "MmBackward0", "ReluBackward0", "TanhBackward0", "SigmoidBackward0"} & set(nodes)
+        if "LinearFunctionBackward" not in nodes or node not in nodes or foreign:
+            raise expect.CheckFailed(f"MLP(activation={activation!r}): expected its logits to come from "
+                                     f"LinearFunction and {node[:-8]}; autograd nodes found: {', '.join(nodes)}")
+
+
+@points(3)
+@hint("If the loss does not fall, check the backward passes and the initialisation; if it falls but accuracy "
+      "stays low, check that forward applies an activation between layers.")
+def test_mlp_learns_mnist(submission):
+    """MLP learns MNIST: held-out accuracy ≥ 0.91 after 3 epochs, training loss falls"""
+    before, after, accuracy = fit_and_score(
+        submission, "MLP", {"name": "mnist", "batch_size": 64}, 3,
+        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1))
+    if not after < 0.5 * before:
+        raise expect.CheckFailed(f"training loss went from {before:.3f} to {after:.3f}; expected it to fall below "
+                                 f"{0.5 * before:.3f}")
+    if accuracy < 0.91:
+        raise expect.CheckFailed(f"held-out accuracy {accuracy:.3f}, expected at least 0.91 "
+                                 f"(training loss {before:.3f} → {after:.3f})")

@@ -1,0 +1,120 @@
+"""Hidden checks for Lab 2: graded, shown after grades are published, never shipped to students."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader import expect
+from grader.checks.test_mlp import _random, compare_value_expression
+from grader.convergence import fit_and_score
+from grader.grade import Program
+
+points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
+
+
+@points(1)
+@hidden
+@hint("Division is a·b⁻¹ and subtraction a + (−b): check the reflected operators (number − Value, number / Value).")
+def test_value_division_and_longer_chains(submission):
+    """Value: division, reflected operators and chains of exp/tanh/pow match autograd"""
+    cases = [("a / b / c", lambda a, b, c: a / b / c, (1.2, -0.7, 2.5)),
+             ("exp(a·b) / (1 + a²)", lambda a, b, c: (a * b).exp() / (1 + a**2), (0.4, -1.1, 0.0)),
+             ("tanh((a − b)⁻¹) − 2/c", lambda a, b, c: ((a - b) ** -1).tanh() - 2 / c, (0.3, 1.4, -0.8)),
+             ("relu(a − 3) + relu(3 − a)", lambda a, b, c: (a - 3).relu() + (3 - a).relu(), (1.0, 0.0, 0.0))]
+    for text, build, inputs in cases:
+        compare_value_expression(submission, text, build, inputs)
+
+
+def judge_activation_statistics(init, activation, depth, width, batch, seed):
+    """The experiment as the handout states it, computed here."""
+    generator = torch.Generator().manual_seed(seed)
+    h = torch.randn(batch, width, generator=generator)
+    act = torch.tanh if activation == "tanh" else torch.relu
+    stds = []
+    for _ in range(depth):
+        weight = torch.empty(width, width)
+        gain = {"xavier": 1.0, "he": 2.0}.get(init)
+        weight.normal_(0.0, math.sqrt(gain / width) if gain else float(init), generator=generator)
+        h = act(h @ weight.T)
+        stds.append(h.std())
+    return torch.stack(stds)
+
+
+@points(1)
+@hidden
+@hint("Draw x first, then each layer's weight, all from one generator; use your initialisers with that generator.")
+def test_activation_statistics_reproduce_the_experiment_exactly(submission):
+    """activation_statistics matches the judge's own run of the experiment, draw for draw"""
+    for init, activation, width in [(0.01, "tanh", 512), ("xavier", "tanh", 512), ("he", "relu", 256),
+                                    (0.05, "tanh", 256)]:
+        # positional: a `seed` keyword would be taken as the worker's own seed
+        got = submission.call("activation_statistics", init, activation, 6, width, 16, 3)
+        expected = judge_activation_statistics(init, activation, 6, width, 16, 3)
+        expect.close(got, expected, "activation_statistics", f"init={init!r}, {activation}, width {width}",
+                     atol=1e-6, rtol=1e-4)
+
+
+@points(1)
+@hidden
+@hint("Check each gradient against a numerical one: nudge one entry by ±ε and watch the loss.")
+def test_linear_backward_matches_central_differences_of_its_own_forward(submission):
+    """LinearFunction: backward agrees with central differences of the submission's own forward (float64)"""
+    eps = 1e-6
+    x, weight, bias = (_random(3, 2, seed=1, dtype=torch.float64), _random(2, 2, seed=2, dtype=torch.float64),
+                       _random(2, seed=3, dtype=torch.float64))
+    weights_of_sum = _random(3, 2, seed=4, dtype=torch.float64)  # f(X, W, b) = Σ G ⊙ Y, so dY = G
+    program = Program()
+    function = program.attr(None, "LinearFunction")
+    inputs = [x, weight, bias]
+    nudged = []
+    for which, tensor in enumerate(inputs):
+        for index in range(tensor.numel()):
+            for sign in (1, -1):
+                moved = [t.clone() for t in inputs]
+                moved[which].view(-1)[index] += sign * eps
+                nudged.append(program.call(function, "apply", *moved))
+    leaves = [program.value(t.clone().requires_grad_()) for t in inputs]
+    out = program.call(function, "apply", *leaves)
+    program.call(out, "backward", weights_of_sum)
+    grads = [program.attr(leaf, "grad") for leaf in leaves]
+    got = submission.run(program, what="LinearFunction")
+    outputs = [expect.tensor(got[ref], "LinearFunction.apply") for ref in nudged]
+    values = torch.stack([(weights_of_sum * y).sum() for y in outputs]).view(-1, 2)
+    numeric = (values[:, 0] - values[:, 1]) / (2 * eps)
+    start = 0
+    for label, tensor, ref in zip(("dX", "dW", "db"), inputs, grads):
+        expected = numeric[start:start + tensor.numel()].view(tensor.shape)
+        start += tensor.numel()
+        expect.close(got[ref], expected, f"LinearFunction backward: {label} vs central differences", "float64",
+                     atol=1e-6)
+
+
+@points(1)
+@hidden
+@hint("Draw a new mask on every call (torch.rand_like), not once at import or in a global.")
+def test_dropout_draws_a_fresh_mask_on_every_call(submission):
+    """dropout: two calls drop different units; the same seed repeats the same mask"""
+    program = Program()
+    x = program.value(torch.ones(40, 50))
+    first, second = program.call(None, "dropout", x, 0.5, True), program.call(None, "dropout", x, 0.5, True)
+    runs = [submission.run(program, what="dropout", seed=11) for _ in range(2)]
+    a, b = (expect.tensor(runs[0][ref], "dropout") for ref in (first, second))
+    if torch.equal(a == 0, b == 0):
+        raise expect.CheckFailed("dropout dropped exactly the same units on two calls; expected a fresh mask each time")
+    if not torch.equal(a, expect.tensor(runs[1][first], "dropout")):
+        raise expect.CheckFailed("dropout gave different masks for the same seed; draw with torch's random generator")
+
+
+@points(2)
+@hidden
+@hint("With tanh, initialise with Xavier; check TanhFunction's backward.")
+def test_mlp_with_tanh_and_no_dropout_learns(submission):
+    """MLP(activation="tanh", hidden=[64], dropout=0): held-out accuracy ≥ 0.9 after 2 epochs"""
+    before, after, accuracy = fit_and_score(
+        submission, "MLP", {"name": "mnist", "batch_size": 64}, 2, loss_fn=F.cross_entropy,
+        predict=lambda logits: logits.argmax(dim=1), init={"hidden": [64], "activation": "tanh", "dropout": 0.0})
+    if not after < 0.5 * before:
+        raise expect.CheckFailed(f"training loss went from {before:.3f} to {after:.3f}; expected it to halve")
+    if accuracy < 0.9:
+        raise expect.CheckFailed(f"held-out accuracy {accuracy:.3f}, expected at least 0.9")
