@@ -1,13 +1,14 @@
-"""How much does Lightning cost? Lab 1's softmax regression, plain loop vs the trainer factory.
+"""How much does Lightning cost? A lab's reference model, plain loop vs the trainer factory.
 
-Both train the reference SoftmaxRegression on the offline MNIST subset for the
-same epochs and batch size, with one validation pass per epoch, in this process.
+Both train the reference model (``--lab logreg``: SoftmaxRegression; ``--lab mlp``: the
+MLP) on the offline MNIST subset for the same epochs and batch size, with the same
+optimiser and schedule and one validation pass per epoch, in this process.
 Prints the median wall time of each over several runs and their ratio, and
 how Lightning's extra time splits into a fixed cost per optimisation step and
 per epoch (from a second, short run at another batch size), since that fixed
 cost, not the model, is what decides the ratio for a model this small.
 
-    python benchmarks/train_overhead.py [--repeats 5] [--epochs 10] [--batch-size 64]
+    python benchmarks/train_overhead.py [--lab logreg|mlp] [--repeats 5] [--epochs 10] [--batch-size 64]
 """
 from __future__ import annotations
 
@@ -17,64 +18,85 @@ import tempfile
 import time
 
 import torch
+import torchmetrics
 
 from datamodules import build_datamodule
 from grader.trainer import TrainConfig, build_trainer
-from solutions.logreg import SoftmaxRegression, cross_entropy
 
 
-def plain_loop(datamodule, epochs: int, seed: int) -> float:
+def softmax_regression():
+    from solutions.logreg import SoftmaxRegression
+
+    model = SoftmaxRegression()
+    return model, torch.optim.SGD(model.parameters(), lr=model.hparams.lr), None
+
+
+def mlp(total_steps: int):
+    from solutions.mlp import MLP
+
+    model = MLP()
+    optimizer = torch.optim.SGD(model.parameters(), lr=model.hparams.lr, momentum=0.9, nesterov=True)
+    return model, optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, model.hparams.lr, total_steps=total_steps)
+
+
+def build(lab: str, total_steps: int):
+    """(model, optimiser, schedule or None): what the model's configure_optimizers gives Lightning."""
+    return softmax_regression() if lab == "logreg" else mlp(total_steps)
+
+
+def epoch_end(model, stage: str) -> None:
+    """What the LightningModule's epoch hooks do: compute each metric of the stage, then reset it."""
+    for metric in model.metrics[stage].modules():
+        if isinstance(metric, torchmetrics.Metric):
+            metric.compute()
+            metric.reset()
+
+
+def plain_loop(lab: str, datamodule, epochs: int, seed: int) -> float:
     """The same training written as the lecture notes' PyTorch loop.
 
-    It keeps the same epoch metrics as the LightningModule (mean loss and
-    accuracy of train and val), so the difference is Lightning's machinery alone.
+    It runs the model's own step (forward, the lab's loss, the metric updates) and the
+    same epoch metrics as the LightningModule, so the difference is Lightning's machinery alone.
     """
     torch.manual_seed(seed)
-    model = SoftmaxRegression()
-    optimizer = torch.optim.SGD(model.parameters(), lr=model.hparams.lr)
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
-    history = []
+    model, optimizer, schedule = build(lab, epochs * len(train_loader))
     for _ in range(epochs):
         model.train()
-        for x, y in train_loader:
-            logits = model(x)
-            loss = cross_entropy(logits, y)
+        for batch in train_loader:
+            loss = model._shared_step(batch, "fit")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            model.metrics["fit"].update(loss, logits, y)
+            if schedule is not None:
+                schedule.step()
         model.eval()
         with torch.no_grad():
-            for x, y in val_loader:
-                logits = model(x)
-                model.metrics["val"].update(cross_entropy(logits, y), logits, y)
-        epoch = {}
-        for stage in ("fit", "val"):
-            metrics = model.metrics[stage]
-            epoch[stage] = (metrics.loss.compute().item(), metrics.acc.compute().item())
-            metrics.loss.reset()
-            metrics.acc.reset()
-        history.append(epoch)
-    return history[-1]["val"][1]
+            for batch in val_loader:
+                model._shared_step(batch, "val")
+        epoch_end(model, "fit")
+        accuracy = model.metrics["val"].acc.compute().item()
+        epoch_end(model, "val")
+    return accuracy
 
 
-def lightning_fit(datamodule, epochs: int, seed: int) -> float:
+def lightning_fit(lab: str, datamodule, epochs: int, seed: int) -> float:
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = build_trainer(TrainConfig(max_epochs=epochs, seed=seed, run_dir=run_dir, progress_bar=False,
                                             accelerator="cpu"))
-        model = SoftmaxRegression()
+        model = build(lab, 1)[0]
         trainer.fit(model, datamodule=datamodule)
         return float(trainer.callback_metrics["val_acc"])
 
 
-def median_times(datamodule, epochs: int, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+def median_times(lab: str, datamodule, epochs: int, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds of the plain loop and of Lightning, alternating runs; and each one's last val acc."""
     timings = {"plain loop": [], "lightning": []}
     accuracy = {}
     for repeat in range(repeats):
         for name, run in (("plain loop", plain_loop), ("lightning", lightning_fit)):
             start = time.perf_counter()
-            accuracy[name] = run(datamodule, epochs, seed=repeat)
+            accuracy[name] = run(lab, datamodule, epochs, seed=repeat)
             timings[name].append(time.perf_counter() - start)
     return {name: statistics.median(times) for name, times in timings.items()}, accuracy
 
@@ -85,6 +107,7 @@ def steps_per_epoch(datamodule) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", choices=["logreg", "mlp"], default="logreg")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -92,20 +115,22 @@ def main() -> None:
 
     datamodule = build_datamodule("mnist", batch_size=args.batch_size)
     datamodule.setup()
-    lightning_fit(datamodule, 1, 0)  # warm-up: first-call imports and allocations
-    median, accuracy = median_times(datamodule, args.epochs, args.repeats)
+    lightning_fit(args.lab, datamodule, 1, 0)  # warm-up: first-call imports and allocations
+    median, accuracy = median_times(args.lab, datamodule, args.epochs, args.repeats)
 
-    print(f"softmax regression, offline MNIST subset, {args.epochs} epochs, batch {args.batch_size}, "
+    model = {"logreg": "softmax regression", "mlp": "MLP 784-256-128-10"}[args.lab]
+    print(f"{model}, offline MNIST subset, {args.epochs} epochs, batch {args.batch_size}, "
           f"{args.repeats} runs, torch threads {torch.get_num_threads()}")
     for name, seconds in median.items():
         print(f"  {name:<11} median {seconds:.3f} s  last val acc {accuracy[name]:.3f}")
-    print(f"  ratio lightning / plain loop: {median['lightning'] / median['plain loop']:.2f}x")
+    print(f"  ratio lightning / plain loop: {median['lightning'] / median['plain loop']:.2f}x; "
+          f"Lightning's extra time per epoch: {(median['lightning'] - median['plain loop']) / args.epochs * 1e3:.1f} ms")
 
     # Lightning's extra time = per_step * steps + per_epoch * epochs. A second
     # batch size gives a second equation; the two unknowns follow.
     other = build_datamodule("mnist", batch_size=args.batch_size * 8)
     other.setup()
-    other_median, _ = median_times(other, args.epochs, args.repeats)
+    other_median, _ = median_times(args.lab, other, args.epochs, args.repeats)
     extra = [m["lightning"] - m["plain loop"] for m in (median, other_median)]
     steps = [steps_per_epoch(dm) * args.epochs for dm in (datamodule, other)]
     per_step = (extra[0] - extra[1]) / (steps[0] - steps[1])

@@ -35,7 +35,10 @@ def _add_train(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="directory with torchvision data files (default: the offline MNIST subset)")
     p.add_argument("--download", action="store_true", help="let torchvision download the data set")
-    p.add_argument("--run-dir", help="where logs, the plot and weights go (default: runs/LAB-MODEL)")
+    p.add_argument("--run-dir", help="where logs, the plot and weights go, one version_N folder per run "
+                                     "(default: runs/LAB-MODEL)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="an argument for the model, e.g. --set dropout=0 --set hidden=[512,256] (repeatable)")
     p.add_argument("--no-progress-bar", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -57,11 +60,28 @@ def cmd_train(args) -> int:
     )
     try:
         train_lab(lab.name, model, impl=args.impl or default_impl(), data_dir=args.data_dir,
-                  download=args.download, batch_size=args.batch_size, config=config, console=console)
+                  download=args.download, batch_size=args.batch_size, config=config, console=console,
+                  model_args=_model_args(args.set))
     except NotImplementedError as err:  # a stub: say what is left, not a traceback
         raise UsageError(f"the {lab.name} code is not finished: {str(err).rstrip('.')}. "
                          f"Run `litlabs check {lab.name}` to see what is left.") from None
     return 0
+
+
+def _model_args(pairs: list[str]) -> dict:
+    """--set NAME=VALUE pairs as keyword arguments; VALUE is a Python literal, or else a string."""
+    import ast
+
+    found = {}
+    for pair in pairs:
+        name, equals, text = pair.partition("=")
+        if not equals or not name.isidentifier():
+            raise UsageError(f"--set takes NAME=VALUE, e.g. --set dropout=0; got {pair!r}")
+        try:
+            found[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            found[name] = text
+    return found
 
 
 def _add_grade(sub):

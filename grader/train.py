@@ -1,6 +1,7 @@
 """``litlabs train LAB``: train one of a lab's models and show how it learned."""
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -21,10 +22,12 @@ def train_lab(
     batch_size: int | None = None,
     config: TrainConfig | None = None,
     console=None,
-) -> dict[str, float]:
-    """Train a lab model end to end; return {"val_acc": ..., "test_acc": ...}.
+    model_args: dict | None = None,
+) -> dict:
+    """Train a lab model end to end; return {"val_acc": ..., "test_acc": ..., "run_dir": ...}.
 
-    Writes metrics.csv, learning_curve.png and weights.pt into the run directory.
+    Writes metrics.csv, learning_curve.png and weights.pt into a new ``version_N`` folder
+    of the run directory, so every run keeps its own history.
     """
     lab = get_lab(lab_name)
     model_name = model_name or lab.default_model
@@ -44,7 +47,12 @@ def train_lab(
     model_class = getattr(module, spec.class_name, None)
     if model_class is None:
         raise LabError(f"{path} has no {spec.class_name}: is it the {lab.name} lab file?")
-    model = model_class(**data_shape_kwargs(model_class, datamodule), **spec.init)
+    kwargs = {**data_shape_kwargs(model_class, datamodule), **spec.init, **(model_args or {})}
+    accepted = inspect.signature(model_class).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise LabError(f"{spec.class_name} has no argument {unknown[0]!r}; it takes: {', '.join(accepted)}")
+    model = model_class(**kwargs)
 
     if trainer.is_global_zero and console is not None:
         console.print(f"[bold]{lab.name}[/] / {model_name}: {spec.class_name} from {path}")
@@ -54,14 +62,16 @@ def train_lab(
     (test_metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
     results = {"val_acc": val_acc, "test_acc": float(test_metrics["test_acc"])}
 
+    run_dir = Path(trainer.logger.log_dir if trainer.logger else config.run_dir)
+    results["run_dir"] = str(run_dir)
     if trainer.is_global_zero:
-        run_dir = Path(config.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), run_dir / "weights.pt")
         plot = plot_learning_curves(run_dir, title=f"{lab.name} / {model_name}")
         if console is not None:
             console.print(f"final val accuracy:  {results['val_acc']:.4f}")
             console.print(f"final test accuracy: {results['test_acc']:.4f}")
+            console.print(f"run directory: {run_dir} (earlier runs are kept beside it)")
             console.print(f"learning curve: {plot}   weights: {run_dir / 'weights.pt'}")
     logging.getLogger("litlabs").debug("results %s", results)
     return results

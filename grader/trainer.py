@@ -28,7 +28,7 @@ class TrainConfig:
     max_epochs: int = 10
     seed: int = 0
     deterministic: bool = True
-    run_dir: str | Path = "runs/default"
+    run_dir: str | Path = "runs/default"  # each run logs into its own run_dir/version_N
     progress_bar: bool | None = None  # None: on a terminal only, never in CI
     logger: bool = True
 
@@ -48,7 +48,8 @@ def build_trainer(config: TrainConfig, **overrides) -> L.Trainer:
 
         callbacks.append(RichProgressBar(leave=True))
     run_dir = Path(config.run_dir)
-    logger = CSVLogger(save_dir=str(run_dir), name="", version="") if config.logger else False
+    # One version_N folder per run: a second run into the same run directory keeps the first one's logs.
+    logger = CSVLogger(save_dir=str(run_dir), name="") if config.logger else False
     strategy = config.strategy
     if strategy == "ddp" and config.devices == 1:
         strategy = "auto"  # a one-process "DDP" only adds start-up cost

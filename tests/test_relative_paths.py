@@ -48,5 +48,5 @@ def test_train_data_dir_and_run_dir(elsewhere, capsys):
     assert main(["train", "logreg", "--data-dir", "data", "--run-dir", "runs/mine", "--max-epochs", "1",
                  "--no-progress-bar"]) == 0
     assert "torchvision" in capsys.readouterr().out  # the files in ./data were read, not the offline subset
-    assert (elsewhere / "runs" / "mine" / "weights.pt").exists()
-    assert (elsewhere / "runs" / "mine" / "learning_curve.png").exists()
+    assert (elsewhere / "runs" / "mine" / "version_0" / "weights.pt").exists()
+    assert (elsewhere / "runs" / "mine" / "version_0" / "learning_curve.png").exists()

@@ -1,4 +1,5 @@
 """`litlabs train`: the trainer factory on the offline data, DDP over CPU processes, errors."""
+import re
 import subprocess
 import sys
 
@@ -13,9 +14,11 @@ from grader.trainer import TrainConfig
 def test_reference_softmax_regression_reaches_90_percent_offline(tmp_path):
     results = train_lab("logreg", "softmax", config=TrainConfig(run_dir=tmp_path, progress_bar=False))
     assert results["test_acc"] >= 0.90
-    assert (tmp_path / "learning_curve.png").stat().st_size > 10_000
-    assert (tmp_path / "weights.pt").exists()
-    header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    run = tmp_path / "version_0"
+    assert results["run_dir"] == str(run)
+    assert (run / "learning_curve.png").stat().st_size > 10_000
+    assert (run / "weights.pt").exists()
+    header = (run / "metrics.csv").read_text().splitlines()[0]
     assert {"train_loss", "val_acc", "test_acc"} <= set(header.split(","))
 
 
@@ -28,14 +31,20 @@ def test_same_seed_same_weights(tmp_path):
     weights = []
     for run in ("a", "b"):
         train_lab("logreg", "softmax", config=TrainConfig(run_dir=tmp_path / run, max_epochs=1, progress_bar=False))
-        weights.append(torch.load(tmp_path / run / "weights.pt"))
+        weights.append(torch.load(tmp_path / run / "version_0" / "weights.pt"))
     assert torch.equal(weights[0]["linear.weight"], weights[1]["linear.weight"])
 
 
-def test_cli_prints_accuracy(tmp_path, capsys):
-    assert main(["train", "logreg", "--max-epochs", "1", "--run-dir", str(tmp_path), "--no-progress-bar"]) == 0
+def test_cli_prints_accuracy_and_a_second_run_keeps_the_first(tmp_path, capsys, recwarn):
+    for _ in range(2):
+        assert main(["train", "logreg", "--max-epochs", "1", "--run-dir", str(tmp_path), "--no-progress-bar"]) == 0
     out = capsys.readouterr().out
     assert "final test accuracy:" in out and "learning curve:" in out
+    assert f"run directory: {tmp_path / 'version_1'}" in out
+    for version in ("version_0", "version_1"):
+        assert (tmp_path / version / "metrics.csv").read_text().count("\n") >= 2
+        assert (tmp_path / version / "weights.pt").exists()
+    assert not [w for w in recwarn if "will be deleted" in str(w.message)]
 
 
 @pytest.mark.parametrize(
@@ -65,12 +74,12 @@ def test_bad_implementation_file_gives_one_clear_error(tmp_path, capsys, source,
     assert message in capsys.readouterr().err
 
 
-def _train_subprocess(run_dir, *extra):
-    cmd = [sys.executable, "-m", "grader.cli", "train", "logreg", "--accelerator", "cpu", "--max-epochs", "2",
+def _train_subprocess(run_dir, *extra, lab="logreg"):
+    cmd = [sys.executable, "-m", "grader.cli", "train", lab, "--accelerator", "cpu", "--max-epochs", "2",
            "--run-dir", str(run_dir), "--no-progress-bar", *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    return torch.load(run_dir / "weights.pt"), done.stdout
+    return torch.load(run_dir / "version_0" / "weights.pt"), done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +97,31 @@ def test_two_ddp_processes_with_batch_b_equal_one_process_with_batch_2b(strategy
     # and the trained model is not the untrained one: equal weights mean equal training
     assert single["linear.weight"].abs().max() > 0.05
     assert "final test accuracy" in out
+
+
+@pytest.mark.slow
+def test_mlp_on_two_ddp_processes_equals_one_process_with_twice_the_batch(tmp_path):
+    """Dropout off: its masks are drawn per process, so with it on the two runs differ by design."""
+    single, _ = _train_subprocess(tmp_path / "single", "--batch-size", "64", "--set", "dropout=0", lab="mlp")
+    ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
+                                 "--set", "dropout=0", lab="mlp")
+    for name in single:
+        assert torch.allclose(single[name], ddp[name], atol=1e-5), name
+    assert "final test accuracy" in out
+
+
+def test_reference_mlp_reaches_95_percent_offline(tmp_path, capsys):
+    assert main(["train", "mlp", "--run-dir", str(tmp_path), "--no-progress-bar"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"final test accuracy: (\d\.\d+)", out).group(1))
+    assert accuracy >= 0.95, out
+    assert (tmp_path / "version_0" / "learning_curve.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "mlp", "--set", "dropout"], "--set takes NAME=VALUE"),
+    (["train", "mlp", "--set", "depth=3"], "MLP has no argument 'depth'"),
+])
+def test_bad_model_arguments_give_one_clear_error(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -168,22 +168,26 @@ def test_value_reused_node_accumulates_gradients(submission):
 
 
 @points(1)
-@hint("Start backward by setting the output's grad to 1 (not adding 1), and keep no state between calls.")
-def test_value_backward_on_a_fresh_graph_gives_the_same_gradients(submission):
-    """Value.backward: two fresh graphs of the same expression get the same gradients"""
+@hint("backward sets the output's grad to 1 and adds to everything else; it must not reset the grads of the "
+      "leaves, which may already hold a contribution from another graph (torch accumulates the same way).")
+def test_value_gradients_accumulate_across_graphs_sharing_a_leaf(submission):
+    """Value.backward: two graphs sharing a leaf add their gradients into it, as torch does"""
     program = Program()
-    grads = []
-    for _ in range(2):
-        a, b = program.call(None, "Value", 0.8), program.call(None, "Value", -1.1)
-        out = program.call(program.call(program.call(a, "__mul__", b), "tanh"), "__add__", a)
-        program.call(out, "backward")
-        grads.append([program.attr(a, "grad"), program.attr(b, "grad"), program.attr(out, "grad")])
-    got = submission.run(program, what="Value.backward twice")
-    expected_out, (grad_a, grad_b) = torch_graph(lambda a, b: (a * b).tanh() + a, (0.8, -1.1))
-    for run in range(2):
-        _close_number(got[grads[run][0]], grad_a, f"graph {run + 1}: d/da of tanh(a·b) + a")
-        _close_number(got[grads[run][1]], grad_b, f"graph {run + 1}: d/db of tanh(a·b) + a")
-        _close_number(got[grads[run][2]], 1.0, f"graph {run + 1}: the output's own grad")
+    a, b = program.call(None, "Value", 0.8), program.call(None, "Value", -1.1)
+    first = program.call(program.call(a, "__mul__", b), "tanh")
+    program.call(first, "backward")
+    after_first = program.attr(a, "grad")
+    second = program.call(program.call(a, "exp"), "__mul__", a)
+    program.call(second, "backward")
+    after_both, output_grad = program.attr(a, "grad"), program.attr(second, "grad")
+    got = submission.run(program, what="Value.backward on two graphs")
+    x = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    torch.tanh(x * -1.1).backward()
+    expected_first = x.grad.item()
+    (x.exp() * x).backward()
+    _close_number(got[after_first], expected_first, "a.grad after tanh(a·b).backward()")
+    _close_number(got[after_both], x.grad.item(), "a.grad after also (e^a · a).backward() (the sum of both)")
+    _close_number(got[output_grad], 1.0, "the second output's own grad")
 
 
 # --- Part 2: the hand-written backward passes -------------------------------------------
