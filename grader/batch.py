@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .catalog import PRIVATE_PATHS
 from .report import GRADED, GRADER_ERROR, Results, write_json_atomically, write_text_atomically
-from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree
+from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree, landlock_abi
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
 GRACE_SECONDS = 5  # a judge told to stop gets this long to kill its workers
@@ -286,7 +286,7 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
         if todo:
             # As root, hide the reference and hidden checks for the whole batch: each judge
             # restores the modes it found, and would otherwise unhide them while others still run.
-            with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 else []):
+            with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 and not landlock_abi() else []):
                 _grade_students(todo, labs, max(1, jobs), timeout, on_done)
     finally:
         if progress:

@@ -92,6 +92,8 @@ def _add_grade(sub):
     p.add_argument("--format", choices=["rich", "json"], default="rich", help="what to print")
     p.add_argument("--require-sandbox-user", action="store_true",
                    help="refuse to run submitted code unless it can run as a separate unprivileged user")
+    p.add_argument("--require-confinement", action="store_true",
+                   help="refuse to run submitted code unless Landlock confines what it can read and write")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="check your labs/LAB.py with the visible checks")
@@ -114,17 +116,21 @@ def _submission_dir(name: str) -> str:
     return name
 
 
-def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True):
+def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True,
+               require_confinement: bool = False):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
     from .intake import labs_submitted
     from .labs import get_lab
     from .report import Results
-    from .sandbox import Zygote, choose_identity
+    from .sandbox import Zygote, choose_identity, landlock_abi
 
     try:
         labs = labs or labs_submitted([_submission_dir(submission)])
         for lab in labs:
             get_lab(lab)  # before anything slow starts
+        if require_confinement and not landlock_abi():
+            raise UsageError("refusing to run the submission without the Landlock file wall: this kernel has no "
+                             "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
         with Zygote() as zygote:
             import datamodules  # noqa: F401 -- the checks need it; import it while the zygote starts
 
@@ -146,7 +152,8 @@ def cmd_grade(args) -> int:
 
     from .report import print_table, write_json_atomically
 
-    results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user)
+    results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user,
+                               require_confinement=args.require_confinement)
     if args.results:
         write_json_atomically(results.gradescope(), args.results)
     if args.format == "json":

@@ -18,7 +18,17 @@ from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
 from .report import Results, merge
-from .sandbox import Identity, Limits, Sandbox, SubmissionError, Zygote, choose_identity, hidden_from_sandbox
+from .sandbox import (
+    Identity,
+    Limits,
+    Sandbox,
+    SubmissionError,
+    Zygote,
+    choose_identity,
+    describe_layers,
+    hidden_from_sandbox,
+    landlock_abi,
+)
 
 
 class Submission:
@@ -160,13 +170,15 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     results = Results(lab=lab.name, notes=list(intake.notes))
     identity = identity or choose_identity()
     results.notes.append(identity.note)
-    with hidden_from_sandbox(PRIVATE_PATHS if identity.isolated else []):
-        _run(results, intake, lab, include_hidden, zygote, identity, limits)
+    landlock = landlock_abi() > 0
+    # File modes hide the reference only where Landlock cannot: it walls off every copy, without root.
+    with hidden_from_sandbox(PRIVATE_PATHS if identity.isolated and not landlock else []):
+        _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock)
     results.execution_time = time.monotonic() - started
     return results
 
 
-def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None:
+def _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock) -> None:
     own_zygote = zygote is None
     sandbox = None
     try:
@@ -174,7 +186,7 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None
             submission = Submission(None, intake.problem)
         else:
             zygote = zygote or Zygote()
-            sandbox = Sandbox(zygote, intake.lab_file, identity, limits)
+            sandbox = Sandbox(zygote, intake.lab_file, identity, limits, landlock=landlock)
             submission = Submission(sandbox)
         plugin = run_checks(check_files(lab.name, include_hidden), submission)
         results.outcomes = plugin.outcomes
@@ -184,6 +196,8 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits) -> None
         elif sandbox.import_error:
             results.problem = sandbox.import_error
             results.notes.insert(0, sandbox.import_error)
+        if sandbox is not None:
+            results.notes.append(describe_layers(identity, sandbox.confinement))
         broken = [o for o in results.outcomes if o.grader_error]
         if broken:  # never let a failure of the judge pass for the student's grade
             results.error = f"{len(broken)} check(s) broke inside the grader, first {broken[0].check}: {broken[0].reason}"

@@ -37,6 +37,10 @@ class SubmissionError(Exception):
     """The submitted code failed, hung, crashed or returned something unusable; one line says how."""
 
 
+class GraderError(RuntimeError):
+    """The grader's own machinery failed (not the submission): grading reports a grader error."""
+
+
 @dataclass
 class Limits:
     call_seconds: float = 10.0  # one function call
@@ -108,22 +112,135 @@ def choose_identity(user: str = SANDBOX_USER) -> Identity:
     return Identity(entry.pw_uid, entry.pw_gid, f"The submission ran as the unprivileged user {user!r}.", True)
 
 
+# Where the fallback below keeps the original modes while paths are hidden (root only).
+HIDDEN_STATE_DIR = Path(os.environ.get("LITLABS_HIDDEN_STATE_DIR", "/run/litlabs" if os.path.isdir("/run") else
+                                       tempfile.gettempdir()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is not a holder: it can no longer restore anything
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _hidden_state(paths) -> tuple[Path, Path]:
+    import hashlib
+
+    key = hashlib.sha1("\0".join(sorted(map(str, paths))).encode()).hexdigest()[:16]
+    HIDDEN_STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return HIDDEN_STATE_DIR / f"hidden-{key}.json", HIDDEN_STATE_DIR / f"hidden-{key}.lock"
+
+
+def _update_hidden(paths, holder: int, joining: bool) -> None:
+    """Join or leave the gradings that hide paths; the first hides them, the last restores them.
+
+    The original modes live in a state file, so they survive any grading: a second grading
+    does not mistake the hidden modes for the originals, and a holder that died (SIGKILL)
+    is dropped the next time anyone looks.
+    """
+    import fcntl
+
+    state_file, lock_file = _hidden_state(paths)
+    with open(lock_file, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state = {"modes": {}, "holders": []}
+        holders = [pid for pid in state["holders"] if pid != holder and _alive(pid)]
+        modes = state["modes"]
+        if not holders and not joining:  # the last one out restores the originals
+            for path, mode in modes.items():
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(path, mode)
+            state_file.unlink(missing_ok=True)
+            return
+        if joining:
+            for path in map(str, paths):
+                if path not in modes and os.path.exists(path):
+                    modes[path] = stat.S_IMODE(os.stat(path).st_mode)  # first sight: the original
+                if path in modes:
+                    os.chmod(path, modes[path] & ~0o077)
+            holders.append(holder)
+        from .report import write_text_atomically
+
+        write_text_atomically(json.dumps({"modes": modes, "holders": holders}), state_file)
+
+
 @contextlib.contextmanager
 def hidden_from_sandbox(paths):
-    """While grading as root: the reference and the hidden checks are unreadable to others.
+    """The fallback where Landlock is missing: while grading as root, the reference and the hidden
+    checks are unreadable to others, and afterwards they have their original modes again.
 
-    The original modes come back afterwards, so grading leaves the checkout as it was.
+    Crash-safe: a guardian process (its own session) restores the modes when this process
+    ends in any way, SIGKILL included; concurrent gradings share one record of the originals.
     """
-    saved = {}
+    paths = [str(Path(p).resolve()) for p in paths if Path(p).exists()]
+    if not paths:
+        yield
+        return
+    read_end, write_end = os.pipe()
+    guardian = os.fork()
+    if guardian == 0:  # waits until the grader closes the pipe or dies, then leaves
+        code = 1
+        try:
+            os.setsid()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            os.close(write_end)
+            while os.read(read_end, 1):
+                pass
+            _update_hidden(paths, os.getpid(), joining=False)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(read_end)
     try:
-        for path in map(Path, paths):
-            if path.exists():
-                saved[path] = stat.S_IMODE(os.stat(path).st_mode)
-                os.chmod(path, saved[path] & ~0o077)
+        _update_hidden(paths, guardian, joining=True)
         yield
     finally:
-        for path, mode in saved.items():
-            os.chmod(path, mode)
+        os.close(write_end)
+        _, status = os.waitpid(guardian, 0)
+        if status != 0:  # the guardian itself was killed: leave in its place
+            _update_hidden(paths, guardian, joining=False)
+
+
+# --- Landlock: what the worker may read and write, with or without root ------------------
+
+def landlock_abi() -> int:
+    """The Landlock ABI the workers will use: 0 where the kernel has none, or LITLABS_NO_LANDLOCK is set."""
+    if os.environ.get("LITLABS_NO_LANDLOCK"):
+        return 0
+    from .landlock import abi_version
+
+    return abi_version()
+
+
+def private_paths(root: Path = REPO_ROOT) -> list[str]:
+    """Everything of the instructor's checkout, except folders holding the interpreter (a venv inside it)."""
+    interpreter = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if p]
+    private = []
+    for entry in sorted(os.listdir(root)):
+        path = os.path.realpath(root / entry)
+        if not any(i == path or i.startswith(path + os.sep) for i in interpreter):
+            private.append(path)
+    return private
+
+
+def describe_layers(identity: Identity, confinement: str) -> str:
+    """One line for the report: the walls that were in force for this submission."""
+    user = f"user {pwd.getpwuid(identity.uid).pw_name}" if identity.uid is not None else "the grader's own user"
+    files = confinement or ("no file wall (Landlock unavailable; the reference is hidden by file modes)"
+                            if identity.isolated else "no file wall (Landlock unavailable)")
+    return f"Confinement: {files} + {user} + rlimits (memory, CPU time, file size) + process-tree kill."
 
 
 # --- the zygote ----------------------------------------------------------------------
@@ -310,9 +427,12 @@ class Sandbox:
     remembered: every later request fails with the same reason at once.
     """
 
-    def __init__(self, zygote: Zygote, submission_file: Path, identity: Identity, limits: Limits | None = None):
+    def __init__(self, zygote: Zygote, submission_file: Path, identity: Identity, limits: Limits | None = None,
+                 landlock: bool | None = None):
         self.zygote, self.identity = zygote, identity
         self.limits = limits or Limits()
+        self.landlock = landlock_abi() > 0 if landlock is None else landlock
+        self.confinement = ""  # what the worker reported before it loaded the submission
         self.workdir = Path(tempfile.mkdtemp(prefix="litlabs-sandbox-"))
         self.submission_file = self.workdir / Path(submission_file).name
         shutil.copyfile(submission_file, self.submission_file)
@@ -330,10 +450,21 @@ class Sandbox:
     def _start(self) -> None:
         spec = {"workdir": str(self.workdir), "submission": str(self.submission_file),
                 "uid": self.identity.uid, "gid": self.identity.gid,
-                "env": worker_env(str(self.workdir)), "limits": asdict(self.limits)}
+                "env": worker_env(str(self.workdir)), "limits": asdict(self.limits),
+                "landlock": self.landlock, "private": private_paths()}
         self._pid, self._sock, output_fd = self.zygote.spawn(spec)
         self._output = _OutputTail(output_fd, self.limits.output_bytes)
         self._output.start()
+        # The worker says how it confined itself before it runs any submitted code.
+        try:
+            hello = json.loads(wire.recv_frame(self._sock, deadline=time.monotonic() + self.limits.import_seconds))
+        except (EOFError, OSError, TimeoutError, ValueError) as err:
+            self.kill()
+            raise GraderError(f"the grader's worker did not start ({type(err).__name__})") from None
+        if hello.get("error"):
+            self.kill()
+            raise GraderError(f"the grader's worker could not confine itself: {hello['error']}")
+        self.confinement = hello.get("confinement", "")
         try:
             self._exchange({"op": "load"}, self.limits.import_seconds, "importing the submission")
         except SubmissionError as err:

@@ -23,6 +23,7 @@ import traceback
 
 # Code the submission must not import, even where file permissions would allow it.
 BLOCKED_PACKAGES = ("solutions", "grader.hidden", "grader.checks")
+BLOCKED_TOP_LEVEL = ("solutions", "grader")  # folders a confined worker may not read, wherever they are
 SUBMISSION_MODULE = "submission"
 
 
@@ -147,11 +148,68 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
     import torch
 
     torch.set_num_threads(1)  # same result every time, and no oversubscription
+    if spec.get("landlock"):  # last: after this, only the allow-list below can be read or written
+        from grader.landlock import restrict
+
+        read, write = allowed_paths(spec["workdir"], spec["private"])
+        return restrict(read=read, write=write).describe()
+    return ""
+
+
+# What a confined worker may still read: the interpreter, its libraries, the system's shared
+# libraries and programs. Everything it needs of the grader was imported by the zygote.
+SYSTEM_READ = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/bin", "/usr/bin", "/usr/local/bin",
+               "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom")
+SYSTEM_WRITE = ("/dev/null",)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _allow_around(path: str, private: list[str], found: list[str], depth: int = 0) -> None:
+    """Allow path, or, if it holds a private folder, each of its entries that does not (recursively)."""
+    if any(_inside(path, p) for p in private):
+        return
+    if not any(_inside(p, path) for p in private):
+        found.append(path)
+        return
+    if depth < 8 and os.path.isdir(path):
+        for entry in sorted(os.listdir(path)):
+            _allow_around(os.path.join(path, entry), private, found, depth + 1)
+
+
+def allowed_paths(workdir: str, private: list[str]) -> tuple[list[str], list[str]]:
+    """(read, write) allow-lists for the worker: never a private path nor any folder above one.
+
+    private: the reference, the grader (checks and hidden checks), the results; copies of our
+    packages in site-packages (a non-editable install) are added here.
+    """
+    import site
+
+    site_dirs = [d for d in [*site.getsitepackages(), site.getusersitepackages(), *sys.path]
+                 if d and os.path.basename(d) in ("site-packages", "dist-packages")]
+    private = [os.path.realpath(p) for p in private]
+    private += [os.path.realpath(os.path.join(d, name)) for d in site_dirs for name in BLOCKED_TOP_LEVEL]
+    read: list[str] = []
+    for path in dict.fromkeys([*sys.path, *SYSTEM_READ]):
+        if path and os.path.exists(path):
+            _allow_around(os.path.realpath(path), private, read)
+    write = [os.path.realpath(workdir), *SYSTEM_WRITE]
+    return read, write
 
 
 def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
-    _confine(sock, output_fd, spec)
     from grader.wire import decode_request, encode_reply, recv_frame, send_frame, to_plain
+
+    try:
+        confinement = _confine(sock, output_fd, spec)
+        hello = {"confinement": confinement}
+    except Exception as err:  # told to the judge before any submitted code runs: it decides what to do
+        hello = {"confinement": "", "error": f"{type(err).__name__}: {err}"}
+    send_frame(sock, json.dumps(hello).encode())
+    if "error" in hello:
+        os._exit(71)
 
     state = {"module": None, "path": spec["submission"]}
     while True:

@@ -1,0 +1,311 @@
+"""The Landlock wall around the worker: what submitted code can read, write, reach and signal.
+
+Each probe runs inside a real worker; each has a control run without Landlock that
+succeeds, so a probe that is refused proves the wall and not a broken probe.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from grader.grade import grade
+from grader.labs import REPO_ROOT
+from grader.sandbox import Limits, Sandbox, Zygote, choose_identity, landlock_abi
+
+PROBE = '''
+import os, signal, socket
+
+
+def probe(action, target):
+    """Try one thing; say "ok" or the exception's type."""
+    try:
+        if action == "read":
+            with open(target) as f:
+                f.read(16)
+        elif action == "list":
+            os.listdir(target)
+        elif action == "write":
+            with open(target, "w") as f:
+                f.write("written by the submission")
+        elif action == "connect":
+            socket.create_connection(("127.0.0.1", target), timeout=3).close()
+        elif action == "bind":
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                s.listen()
+        elif action == "signal":
+            os.kill(target, signal.SIGCONT)  # harmless if it lands: a running process just continues
+        return "ok"
+    except Exception as err:
+        return type(err).__name__
+'''
+
+needs_landlock = pytest.mark.skipif(
+    not landlock_abi() and not os.environ.get("LITLABS_REQUIRE_SANDBOX"),
+    reason="this kernel has no Landlock (CI requires it: LITLABS_REQUIRE_SANDBOX)")
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    with Zygote() as z:
+        yield z
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """What a hostile submission looks for: a world-readable copy of the instructor repository, a secret
+    in a home directory, a results file, and a TCP server on the loopback."""
+    root = Path(tempfile.mkdtemp(prefix="litlabs-planted-"))
+    shutil.copytree(REPO_ROOT / "solutions", root / "checkout" / "solutions")
+    (root / "home" / ".ssh").mkdir(parents=True)
+    (root / "home" / ".ssh" / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (root / "results.json").write_text("{}")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield {"root": root, "port": server.getsockname()[1]}
+    stop.set()
+    thread.join()
+    server.close()
+    shutil.rmtree(root)
+
+
+def probes(zygote, tmp_path, landlock, asks):
+    (tmp_path / "probe.py").write_text(PROBE)
+    sandbox = Sandbox(zygote, tmp_path / "probe.py", choose_identity(), Limits(call_seconds=10), landlock=landlock)
+    try:
+        answers = {name: sandbox.request("call", name="probe", args=list(ask)) for name, ask in asks.items()}
+        return answers, sandbox.confinement
+    finally:
+        sandbox.close()
+
+
+def attacks(planted):
+    root = planted["root"]
+    return {
+        "the graded checkout's reference": ("read", str(REPO_ROOT / "solutions" / "logreg.py")),
+        "the hidden checks": ("read", str(REPO_ROOT / "grader" / "hidden" / "test_logreg.py")),
+        "a second checkout": ("read", str(root / "checkout" / "solutions" / "logreg.py")),
+        "a key in a home directory": ("read", str(root / "home" / ".ssh" / "id_ed25519")),
+        "a results file": ("read", str(root / "results.json")),
+        "the judge's environment": ("read", f"/proc/{os.getpid()}/environ"),
+        "listing /tmp": ("list", "/tmp"),
+        "writing outside the scratch folder": ("write", str(root / "written.txt")),
+        "a TCP connection": ("connect", planted["port"]),
+        "listening on a TCP port": ("bind", 0),
+        "a signal to the judge": ("signal", os.getpid()),
+    }
+
+
+@needs_landlock
+def test_every_attack_is_refused_inside_the_wall_and_works_without_it(zygote, tmp_path, planted):
+    asks = attacks(planted)
+    refused, confinement = probes(zygote, tmp_path, True, asks)
+    assert confinement.startswith(f"landlock v{landlock_abi()} (files")
+    allowed, _ = probes(zygote, tmp_path, False, asks)
+    as_root = os.geteuid() == 0 and not choose_identity().isolated  # the worker then is root: nothing stops it
+    for name in asks:
+        assert refused[name] == "PermissionError", (name, refused[name])
+        if as_root or name not in ("the graded checkout's reference", "the hidden checks"):
+            assert allowed[name] == "ok", (name, allowed[name])
+    assert not (planted["root"] / "written.txt").exists() or allowed["writing outside the scratch folder"] == "ok"
+
+
+@needs_landlock
+def test_what_the_submission_legitimately_needs_still_works(zygote, tmp_path):
+    answers, _ = probes(zygote, tmp_path, True, {
+        "its scratch folder": ("write", "scratch.txt"),
+        "reading it back": ("read", "scratch.txt"),
+        "/dev/null": ("write", "/dev/null"),
+        "a module of the standard library": ("read", os.__file__),
+    })
+    assert set(answers.values()) == {"ok"}, answers
+
+
+@needs_landlock
+def test_signals_to_the_zygote_are_refused(zygote, tmp_path):
+    answers, _ = probes(zygote, tmp_path, True, {"zygote": ("signal", zygote.process.pid)})
+    assert answers == {"zygote": "PermissionError"}
+
+
+WALKER = '''
+import os
+
+
+def _find_reference():
+    """Walk the usual places for another copy of the instructor repository."""
+    for top in ("/tmp", "/work", "/root", "/home", "/opt", "/srv"):
+        for folder, subfolders, files in os.walk(top):
+            if folder.count(os.sep) - top.count(os.sep) > 4:
+                subfolders[:] = []
+            if folder.endswith(os.sep + "solutions") and "logreg.py" in files:
+                try:
+                    return open(os.path.join(folder, "logreg.py")).read()
+                except OSError:
+                    pass
+    return None
+
+
+_source = _find_reference()
+if _source is not None:
+    exec(_source)
+'''
+
+
+@needs_landlock
+def test_a_submission_that_execs_a_planted_copy_of_the_reference_scores_what_a_stub_scores(zygote, tmp_path, planted):
+    (tmp_path / "logreg.py").write_text(WALKER)
+    walled = grade(tmp_path, "logreg", zygote=zygote, identity=choose_identity())
+    stub = grade(REPO_ROOT / "labs", "logreg", zygote=zygote, identity=choose_identity())
+    assert walled.score == stub.score == 0 and not walled.error
+    assert any(note.startswith("Confinement: landlock v") for note in walled.notes)
+
+
+def test_without_landlock_grading_completes_and_the_report_names_the_missing_wall(zygote, tmp_path, monkeypatch):
+    monkeypatch.setenv("LITLABS_NO_LANDLOCK", "1")
+    results = grade(REPO_ROOT / "solutions", "logreg", zygote=zygote, identity=choose_identity())
+    assert results.score == 24 and not results.error
+    layers = next(note for note in results.notes if note.startswith("Confinement:"))
+    assert "no file wall (Landlock unavailable" in layers and "rlimits" in layers
+
+
+def test_require_confinement_refuses_without_landlock(tmp_path, monkeypatch, capsys):
+    from grader.cli import main
+
+    monkeypatch.setenv("LITLABS_NO_LANDLOCK", "1")
+    assert main(["grade", "solutions", "--lab", "logreg", "--require-confinement",
+                 "--results", str(tmp_path / "r.json")]) == 2
+    assert "refusing to run the submission without the Landlock file wall" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == 0
+
+
+@pytest.mark.slow
+@needs_landlock
+def test_as_a_normal_user_without_root_the_planted_reference_stays_out_of_reach(planted):
+    python = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
+    if os.geteuid() != 0 or not python.exists():
+        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
+            pytest.fail(f"needs root (to become a normal user) and {python} (run .ci/sandbox-env)")
+        pytest.skip("needs root to run as a normal user, and an interpreter outside /root")
+    folder = Path(tempfile.mkdtemp(prefix="litlabs-walker-"))
+    try:
+        (folder / "sub").mkdir()
+        (folder / "sub" / "logreg.py").write_text(WALKER)
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        for prefix in ([], ["runuser", "-u", "nobody", "--"]):  # root (worker: nobody), then a normal user
+            done = subprocess.run([*prefix, str(python), "-m", "grader.cli", "grade", "sub", "--results",
+                                   "r.json", "--format", "json"], cwd=folder, env=env, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            document = json.loads((folder / "r.json").read_text())
+            assert document["score"] == 0 and "Confinement: landlock v" in document["output"], prefix
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- the instructor's checkout is never left changed ---------------------------------------
+
+def _checkout_copy():
+    """A copy of the instructor repository that user nobody can read, graded with the /opt interpreter."""
+    python = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
+    if os.geteuid() != 0 or not python.exists():
+        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
+            pytest.fail(f"needs root and {python} (run .ci/sandbox-env)")
+        pytest.skip("needs root (the file-mode fallback hides files from user nobody) and an interpreter outside /root")
+    root = Path(tempfile.mkdtemp(prefix="litlabs-checkout-"))
+    for name in ("solutions", "grader", "datamodules", "labs"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "sub").mkdir()
+    shutil.copy(REPO_ROOT / "solutions" / "logreg.py", root / "sub" / "logreg.py")
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    root.chmod(0o777)  # results files of every user go here
+    return python, root
+
+
+def _modes(root):
+    return {name: (root / name).stat().st_mode & 0o777 for name in ("solutions", "grader/hidden", "grader")}
+
+
+def _start_grading(python, root, *, landlock=True, user=None):
+    env = {**os.environ, "PYTHONPATH": str(root), "LITLABS_HIDDEN_STATE_DIR": str(root.parent / f"{root.name}-state")}
+    if not landlock:
+        env["LITLABS_NO_LANDLOCK"] = "1"
+    prefix = ["runuser", "-u", user, "--"] if user else []
+    return subprocess.Popen([*prefix, str(python), "-m", "grader.cli", "grade", "sub", "--lab", "logreg",
+                             "--results", f"results-{len(os.listdir(root))}.json", "--format", "json"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, seconds=30.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_file_mode_fallback_restores_the_checkout_after_overlapping_and_killed_gradings():
+    python, root = _checkout_copy()
+    try:
+        before = _modes(root)
+        first = _start_grading(python, root, landlock=False)
+        assert _wait_for(lambda: _modes(root)["solutions"] == 0o700), "the fallback did not hide solutions/"
+        second = _start_grading(python, root, landlock=False)  # starts while the first one holds them hidden
+        assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0, second.stderr.read()[-2000:]
+        assert _modes(root) == before
+
+        killed = _start_grading(python, root, landlock=False)
+        assert _wait_for(lambda: _modes(root)["grader/hidden"] == 0o700)
+        killed.kill()  # SIGKILL: no finally, no atexit
+        killed.wait()
+        assert _wait_for(lambda: _modes(root) == before, 10), _modes(root)
+
+        # and a normal user can grade from that checkout afterwards
+        as_nobody = _start_grading(python, root, user="nobody")
+        assert as_nobody.wait(timeout=300) == 0, as_nobody.stderr.read()[-2000:]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root.parent / f"{root.name}-state", ignore_errors=True)
+
+
+@pytest.mark.slow
+@needs_landlock
+def test_with_landlock_grading_never_touches_the_checkout():
+    python, root = _checkout_copy()
+    try:
+        before = _modes(root)
+        grading = _start_grading(python, root)
+        seen = set()
+        while grading.poll() is None:
+            seen.add(tuple(_modes(root).values()))
+        assert grading.returncode == 0, grading.stderr.read()[-2000:]
+        assert seen <= {tuple(before.values())}
+        document = json.loads(next(root.glob("results-*.json")).read_text())
+        assert document["score"] == 24 and "landlock v" in document["output"] and "user nobody" in document["output"]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
