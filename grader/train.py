@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -10,7 +12,9 @@ import torch
 from datamodules import build_datamodule
 
 from .labs import LabError, data_shape_kwargs, get_lab, implementation_path, load_module
-from .trainer import TrainConfig, build_trainer, plot_learning_curves
+from .trainer import TrainConfig, build_trainer, next_version, plot_learning_curves
+
+VERSION_VARIABLE = "LITLABS_RUN_VERSION"
 
 
 def train_lab(
@@ -43,6 +47,20 @@ def train_lab(
         batch_size=batch_size or spec.batch_size, seed=config.seed, classes=spec.classes,
     )
     datamodule.setup()
+    # Every process of a DDP run must log into the same version_N: the first process picks it,
+    # and the processes Lightning starts read it from the environment they inherit.
+    chosen_here = VERSION_VARIABLE not in os.environ
+    if chosen_here:
+        os.environ[VERSION_VARIABLE] = str(next_version(config.run_dir))
+    try:
+        return _fit(lab, model_name, spec, module, path, datamodule,
+                    replace(config, version=int(os.environ[VERSION_VARIABLE])), console, model_args)
+    finally:
+        if chosen_here:
+            os.environ.pop(VERSION_VARIABLE, None)
+
+
+def _fit(lab, model_name, spec, module, path, datamodule, config, console, model_args) -> dict:
     trainer = build_trainer(config)
     model_class = getattr(module, spec.class_name, None)
     if model_class is None:

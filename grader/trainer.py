@@ -29,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = True
     run_dir: str | Path = "runs/default"  # each run logs into its own run_dir/version_N
+    version: int | None = None  # N; None: the next free one
     progress_bar: bool | None = None  # None: on a terminal only, never in CI
     logger: bool = True
 
@@ -49,7 +50,7 @@ def build_trainer(config: TrainConfig, **overrides) -> L.Trainer:
         callbacks.append(RichProgressBar(leave=True))
     run_dir = Path(config.run_dir)
     # One version_N folder per run: a second run into the same run directory keeps the first one's logs.
-    logger = CSVLogger(save_dir=str(run_dir), name="") if config.logger else False
+    logger = CSVLogger(save_dir=str(run_dir), name="", version=config.version) if config.logger else False
     strategy = config.strategy
     if strategy == "ddp" and config.devices == 1:
         strategy = "auto"  # a one-process "DDP" only adds start-up cost
@@ -88,6 +89,12 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+
+
+def next_version(run_dir: str | Path) -> int:
+    """The first N for which run_dir/version_N does not exist yet."""
+    taken = [int(p.name.split("_")[1]) for p in Path(run_dir).glob("version_*") if p.name.split("_")[1].isdigit()]
+    return max(taken, default=-1) + 1
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
