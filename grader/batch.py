@@ -206,13 +206,14 @@ def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], jobs: i
 # --- the gradebook ----------------------------------------------------------------------
 
 def gradebook_rows(graded: dict[str, dict]) -> tuple[list[str], list[list]]:
-    """CSV header and rows: student, lab, score, max, one column per check, status, problem, wall time."""
+    """CSV header and rows: student, lab, score, max, one column per check, status, problem, wall time,
+    and the confinement layers that were in force."""
     checks: list[str] = []
     for document in graded.values():
         for test in document.get("tests", []):
             if test["name"] not in checks:
                 checks.append(test["name"])
-    header = ["student", "lab", "score", "max", *checks, "status", "problem", "time_s"]
+    header = ["student", "lab", "score", "max", *checks, "status", "problem", "time_s", "confinement"]
     rows = []
     for student, document in sorted(graded.items()):
         info = document.get("extra_data", {}).get("litlabs", {})
@@ -220,7 +221,7 @@ def gradebook_rows(graded: dict[str, dict]) -> tuple[list[str], list[list]]:
         wall = info.get("wall_time", document.get("execution_time", 0))
         rows.append([student, info.get("lab", ""), document["score"], info.get("max_score", ""),
                      *[earned.get(c, "") for c in checks], status_of(document), info.get("problem", ""),
-                     round(float(wall), 1)])
+                     round(float(wall), 1), info.get("confinement", "").removeprefix("Confinement: ")])
     return header, rows
 
 

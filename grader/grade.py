@@ -197,7 +197,8 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits, landloc
             results.problem = sandbox.import_error
             results.notes.insert(0, sandbox.import_error)
         if sandbox is not None:
-            results.notes.append(describe_layers(identity, sandbox.confinement))
+            results.confinement = describe_layers(identity, sandbox.confinement)
+            results.notes.append(results.confinement)
         broken = [o for o in results.outcomes if o.grader_error]
         if broken:  # never let a failure of the judge pass for the student's grade
             results.error = f"{len(broken)} check(s) broke inside the grader, first {broken[0].check}: {broken[0].reason}"

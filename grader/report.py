@@ -20,6 +20,7 @@ class Results:
     notes: list[str] = field(default_factory=list)  # about the submission and the sandbox
     error: str = ""  # set when grading itself could not be completed: a grader error
     problem: str = ""  # why a graded submission earned little: no lab file, did not import
+    confinement: str = ""  # the layers that walled the submission in (grader.sandbox.describe_layers)
     execution_time: float = 0.0
 
     @property
@@ -52,7 +53,8 @@ class Results:
                 "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
                 "stdout_visibility": "hidden", "tests": tests,
                 "extra_data": {"litlabs": {"lab": self.lab, "max_score": self.max_score, "status": self.status,
-                                           "problem": self.error or self.problem}}}
+                                           "problem": self.error or self.problem,
+                                           "confinement": self.confinement}}}
 
 
 def merge(parts: list[Results]) -> Results:
@@ -67,6 +69,7 @@ def merge(parts: list[Results]) -> Results:
         merged.notes += [n for n in part.notes if n not in merged.notes]
         if part.error:
             merged.error = "; ".join(filter(None, [merged.error, f"{part.lab}: {part.error}"]))
+        merged.confinement = merged.confinement or part.confinement
         if part.problem:
             merged.problem = "; ".join(filter(None, [merged.problem, f"{part.lab}: {part.problem}"]))
     merged.execution_time = sum(p.execution_time for p in parts)

@@ -190,7 +190,8 @@ def allowed_paths(workdir: str, private: list[str]) -> tuple[list[str], list[str
     site_dirs = [d for d in [*site.getsitepackages(), site.getusersitepackages(), *sys.path]
                  if d and os.path.basename(d) in ("site-packages", "dist-packages")]
     private = [os.path.realpath(p) for p in private]
-    private += [os.path.realpath(os.path.join(d, name)) for d in site_dirs for name in BLOCKED_TOP_LEVEL]
+    private += [os.path.realpath(os.path.join(d, name)) for d in site_dirs for name in BLOCKED_TOP_LEVEL
+                if os.path.exists(os.path.join(d, name))]  # only there after a non-editable install
     read: list[str] = []
     for path in dict.fromkeys([*sys.path, *SYSTEM_READ]):
         if path and os.path.exists(path):

@@ -72,6 +72,7 @@ def assert_gradebook(rows, submissions):
         assert row["status"] == "graded" and row["lab"] == "logreg" and row["max"] == "24.0", row
         assert problem in row["problem"] and (problem or not row["problem"]), row
         assert float(row["time_s"]) >= 0
+        assert "rlimits" in row["confinement"] or problem, row  # the layers in force, when a worker ran
 
 
 @pytest.mark.slow

@@ -309,3 +309,22 @@ def test_with_landlock_grading_never_touches_the_checkout():
         assert document["score"] == 24 and "landlock v" in document["output"] and "user nobody" in document["output"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_path):
+    from grader.worker import _allow_around, allowed_paths
+
+    for folder in ("site-packages/solutions", "site-packages/torch", "site-packages/numpy", "stdlib"):
+        (tmp_path / folder).mkdir(parents=True)
+    found = []
+    for path in (tmp_path / "site-packages", tmp_path / "stdlib"):
+        _allow_around(str(path), [str(tmp_path / "site-packages" / "solutions")], found)
+    assert found == [str(tmp_path / "site-packages" / "numpy"), str(tmp_path / "site-packages" / "torch"),
+                     str(tmp_path / "stdlib")]
+    from grader.sandbox import private_paths
+
+    private = private_paths()
+    assert str(REPO_ROOT / "solutions") in private and str(REPO_ROOT / "grader") in private
+    read, write = allowed_paths(str(tmp_path), private)
+    overlapping = [(r, q) for r in read for q in private if r == q or r.startswith(q + os.sep) or q.startswith(r + os.sep)]
+    assert overlapping == [] and write[0] == str(tmp_path)
