@@ -44,3 +44,13 @@ def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None
             raise expect.CheckFailed(f"{cls} produced NaN or infinite logits {name}")
     accuracy = (predict(test_logits) == test_y).float().mean().item()
     return loss_fn(before, probe_y).item(), loss_fn(after, probe_y).item(), accuracy
+
+
+def require_learning(before: float, after: float, accuracy: float, min_accuracy: float, loss_fall: float) -> None:
+    """Fail unless the training loss fell below loss_fall × its start and the held-out accuracy is high enough."""
+    if not after < loss_fall * before:
+        raise expect.CheckFailed(f"training loss went from {before:.3f} to {after:.3f}; expected it to fall below "
+                                 f"{loss_fall * before:.3f}")
+    if accuracy < min_accuracy:
+        raise expect.CheckFailed(f"held-out accuracy {accuracy:.3f}, expected at least {min_accuracy:g} "
+                                 f"(training loss {before:.3f} → {after:.3f})")

@@ -27,3 +27,19 @@ def test_grade_reference_prints_time_and_memory_of_a_full_score():
     out = run_benchmark("grade_reference.py", "--repeats", "1")
     assert "score 24" in out, out
     assert re.search(r"wall time\s+median \d+\.\d s", out) and re.search(r"PSS\s+median \d+\.\d\d GB", out), out
+
+
+@pytest.mark.slow
+def test_grade_batch_prints_the_rate_and_the_marginal_time_per_student():
+    out = run_benchmark("grade_batch.py", "--students", "6", "--small", "3", "--repeats", "1")
+    assert "every row graded right" in out, out
+    assert re.search(r"students per minute\s+\d+\.\d", out) and re.search(r"marginal time / student\s+-?\d+\.\d\d s", out)
+
+
+def test_landlock_setup_prints_its_cost():
+    from grader.landlock import abi_version
+
+    if not abi_version():
+        pytest.skip("this kernel has no Landlock")
+    out = run_benchmark("landlock_setup.py", "--repeats", "3")
+    assert re.search(r"the wall in total: \d+\.\d\d ms per worker", out), out

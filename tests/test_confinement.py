@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sandbox_python import sandbox_python
 
 from grader.grade import grade
 from grader.labs import REPO_ROOT
@@ -200,11 +201,7 @@ def test_require_confinement_refuses_without_landlock(tmp_path, monkeypatch, cap
 @pytest.mark.slow
 @needs_landlock
 def test_as_a_normal_user_without_root_the_planted_reference_stays_out_of_reach(planted):
-    python = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
-    if os.geteuid() != 0 or not python.exists():
-        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
-            pytest.fail(f"needs root (to become a normal user) and {python} (run .ci/sandbox-env)")
-        pytest.skip("needs root to run as a normal user, and an interpreter outside /root")
+    python = sandbox_python()  # root, to become a normal user too
     folder = Path(tempfile.mkdtemp(prefix="litlabs-walker-"))
     try:
         (folder / "sub").mkdir()
@@ -227,11 +224,7 @@ def test_as_a_normal_user_without_root_the_planted_reference_stays_out_of_reach(
 
 def _checkout_copy():
     """A copy of the instructor repository that user nobody can read, graded with the /opt interpreter."""
-    python = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
-    if os.geteuid() != 0 or not python.exists():
-        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
-            pytest.fail(f"needs root and {python} (run .ci/sandbox-env)")
-        pytest.skip("needs root (the file-mode fallback hides files from user nobody) and an interpreter outside /root")
+    python = sandbox_python()  # root: the file-mode fallback hides files from user nobody
     root = Path(tempfile.mkdtemp(prefix="litlabs-checkout-"))
     for name in ("solutions", "grader", "datamodules", "labs"):
         shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gradescope_format import assert_gradescope_results
+from sandbox_python import sandbox_python
 
 from grader.cli import main
 from grader.labs import REPO_ROOT
@@ -55,21 +56,6 @@ def test_check_shows_only_visible_checks(capsys):
 
 # --- as root: the submission runs as an unprivileged user -----------------------------
 
-SANDBOX_PYTHON = Path(os.environ.get("LITLABS_SANDBOX_PYTHON", "/opt/litlabs-venv/bin/python"))
-
-
-def _sandbox_python():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the grader drops to an unprivileged user only when it runs as root")
-    usable = SANDBOX_PYTHON.exists() and _others_can_read(SANDBOX_PYTHON) and _others_can_read(REPO_ROOT / "grader")
-    if not usable:
-        if os.environ.get("LITLABS_REQUIRE_SANDBOX"):
-            pytest.fail(f"{SANDBOX_PYTHON} (or this checkout) is not usable by an unprivileged user; "
-                        "run .ci/sandbox-env first")
-        pytest.skip(f"no interpreter outside /root at {SANDBOX_PYTHON} (run .ci/sandbox-env)")
-    return str(SANDBOX_PYTHON)
-
-
 def _grade_as_root(python, submission, results):
     done = subprocess.run([python, "-m", "grader.cli", "grade", str(submission), "--lab", "logreg",
                            "--results", str(results), "--format", "json"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
@@ -79,7 +65,7 @@ def _grade_as_root(python, submission, results):
 
 @pytest.mark.slow
 def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_path):
-    python = _sandbox_python()
+    python = str(sandbox_python())
     reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
     full = _grade_as_root(python, REPO_ROOT / "solutions", tmp_path / "full.json")
     assert full["score"] == 24 and "unprivileged user 'nobody'" in full["output"]
@@ -115,7 +101,7 @@ def test_without_root_or_a_readable_interpreter_the_report_says_so(tmp_path, cap
 
 @pytest.mark.slow
 def test_as_a_normal_user_check_and_grade_work():
-    python = _sandbox_python()
+    python = str(sandbox_python())
     # pytest's tmp_path lies under a root-only folder; this one user nobody can use
     tmp_path = Path(tempfile.mkdtemp(prefix="litlabs-nobody-"))
     tmp_path.chmod(0o777)
