@@ -9,6 +9,7 @@ import torch
 from .batches import TensorBatches
 
 log = logging.getLogger("litlabs.data")
+EVAL_BATCH_SIZE = 500  # examples per evaluation step (training uses the batch size asked for)
 
 
 class DataError(Exception):
@@ -86,8 +87,10 @@ class InMemoryDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank = trainer.global_rank if trainer is not None else 0
         world_size = trainer.world_size if trainer is not None else 1
+        # Evaluation needs no small batches: larger ones mean fewer steps, and each step has a fixed cost.
+        batch_size = self.batch_size if train else max(self.batch_size, EVAL_BATCH_SIZE)
         return TensorBatches(
-            x, y, self.batch_size, shuffle=train, drop_last=train,
+            x, y, batch_size, shuffle=train, drop_last=train,
             seed=self.seed, rank=rank, world_size=world_size,
         )
 
