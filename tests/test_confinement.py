@@ -321,3 +321,26 @@ def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_p
     read, write = allowed_paths(str(tmp_path), private)
     overlapping = [(r, q) for r in read for q in private if r == q or r.startswith(q + os.sep) or q.startswith(r + os.sep)]
     assert overlapping == [] and write[0] == str(tmp_path)
+
+
+@needs_landlock
+def test_a_graded_submission_whose_attacks_are_refused_fails_those_checks_with_one_line(zygote, tmp_path, planted):
+    from gradescope_format import assert_gradescope_results
+
+    from grader.report import write_json_atomically
+
+    reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
+    attack = (f"def sigmoid(z):\n"
+              f"    import os, socket\n"
+              f"    open({str(planted['root'] / 'checkout' / 'solutions' / 'logreg.py')!r}).read()\n"
+              f"    socket.create_connection(('127.0.0.1', {planted['port']}), timeout=2).close()\n"
+              f"    os.kill(os.getppid(), 18)\n"
+              f"    return _sigmoid(z)\n\n\ndef _sigmoid(z):")
+    (tmp_path / "logreg.py").write_text(reference.replace("def sigmoid(z):", attack, 1))
+    results = grade(tmp_path, "logreg", zygote=zygote, identity=choose_identity())
+    assert not results.error
+    sigmoid = next(o for o in results.outcomes if o.check == "test_sigmoid_values_and_shapes")
+    assert not sigmoid.passed and sigmoid.reason.startswith("PermissionError: ") and "\n" not in sigmoid.reason
+    assert 0 < results.score < 24  # the checks that do not touch sigmoid still pass
+    document = json.loads(write_json_atomically(results.gradescope(), tmp_path / "results.json").read_text())
+    assert_gradescope_results(document)
