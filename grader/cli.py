@@ -288,6 +288,9 @@ def main(argv=None) -> int:
     except (UsageError, LabError, DataError, ReleaseError, IntakeError) as err:
         errors.print(f"[red]error:[/] {err}", highlight=False)
         return 2
+    except KeyboardInterrupt:  # what was finished is kept (grade-all writes its gradebook first)
+        errors.print("[red]interrupted[/]", highlight=False)
+        return 130
 
 
 if __name__ == "__main__":

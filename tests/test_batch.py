@@ -218,3 +218,30 @@ def test_the_readme_command_as_root_with_the_opt_venv_and_as_a_normal_user(user)
 def test_the_readme_shows_this_command():
     readme = (REPO_ROOT / "README.md").read_text()
     assert "litlabs " + " ".join(README_COMMAND) in readme
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_rows_already_graded_and_leaves_no_process(tmp_path):
+    import signal
+    import time
+
+    from grader.sandbox import descendants
+
+    students = {f"s{i}": (at_top("while True:\n    pass\n") if i == 1 else REFERENCE,) for i in range(4)}
+    make_submissions(tmp_path, students)
+    batch = subprocess.Popen(["litlabs", "grade-all", "submissions/", "--out", "grades.csv", "--jobs", "1"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "grades-results"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (results / "s0.json").exists():
+        time.sleep(0.1)
+    time.sleep(1)  # s1 hangs at import: the batch is busy with it for 20 s
+    below = descendants(batch.pid)
+    batch.send_signal(signal.SIGINT)
+    out, err = batch.communicate(timeout=60)
+    assert batch.returncode == 130 and "interrupted" in err
+    assert list(read_gradebook(tmp_path / "grades.csv")) == ["s0"]  # the finished row, written
+    time.sleep(0.5)
+    alive = [pid for pid in below if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert alive == []
