@@ -36,7 +36,7 @@ class Value:
         self.data = float(data)
         self.grad = 0.0
         self._backward = lambda: None  # leaves have no inputs to pass a gradient to
-        self._prev = set(_children)
+        self._prev = tuple(_children)  # its inputs, in order: the same graph is walked the same way every time
         self._op = _op
 
     def __add__(self, other):

@@ -33,6 +33,7 @@ def mutate(*replacements):
 
 
 def run_grade(tmp_path, zygote, source):
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "mlp.py").write_text(source)
     results = grade(tmp_path, "mlp", zygote=zygote, identity=choose_identity(), limits=LIMITS)
     assert not results.error, results.error
@@ -53,7 +54,8 @@ SECRET_AUTOGRAD_BACKWARD = '''        with torch.enable_grad():
 WRONG = {
     "Value: a gradient assigned instead of accumulated": (
         [("            self.grad += other.data * out.grad\n", "            self.grad = other.data * out.grad\n")],
-        {"test_value_reused_node_accumulates_gradients", "test_value_backward_on_random_graphs"}),
+        {"test_value_reused_node_accumulates_gradients", "test_value_backward_on_random_graphs",
+         "test_value_division_and_longer_chains"}),
     "Value: backward without a topological order": (
         [("        order, seen = [], set()", "        self.grad = 1.0\n        stack = [self]\n"
           "        while stack:\n            node = stack.pop()\n            node._backward()\n"
@@ -172,3 +174,11 @@ def test_a_backward_that_uses_autograd_is_named_in_the_reason(tmp_path, zygote):
     results = run_grade(tmp_path, zygote, mutate(*WRONG["Linear: backward secretly uses autograd"][0]))
     reason = next(o.reason for o in results.outcomes if o.check == "test_linear_backward_is_written_by_hand")
     assert "autograd was used inside a backward that must be written by hand" in reason
+
+
+def test_a_wrong_submission_graded_twice_gets_the_same_outcomes(tmp_path, zygote):
+    """A mistake whose effect depends on the order of the graph walk: that order must not vary between runs."""
+    source = mutate(*WRONG["Value: a gradient assigned instead of accumulated"][0])
+    first, second = (run_grade(tmp_path / run, zygote, source) for run in ("a", "b"))
+    assert [(o.check, o.passed, o.reason) for o in first.outcomes] == \
+        [(o.check, o.passed, o.reason) for o in second.outcomes]
