@@ -17,6 +17,7 @@ other means (``litlabs grade`` in a cluster job array) are collected, not regrad
 """
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -28,9 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import PRIVATE_PATHS
 from .report import GRADED, GRADER_ERROR, Results, write_json_atomically, write_text_atomically
-from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree, landlock_abi
+from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree, paths_to_hide
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
 GRACE_SECONDS = 5  # a judge told to stop gets this long to kill its workers
@@ -53,9 +53,13 @@ def load_results(path: Path) -> dict | None:
         return None
 
 
+def info_of(document: dict) -> dict:
+    """The litlabs part of a results document (lab, max_score, status, problem, confinement, wall_time)."""
+    return document.get("extra_data", {}).get("litlabs", {})
+
+
 def status_of(document: dict) -> str:
-    info = document.get("extra_data", {}).get("litlabs", {})
-    return GRADED if info.get("status") == GRADED else GRADER_ERROR
+    return GRADED if info_of(document).get("status") == GRADED else GRADER_ERROR
 
 
 @dataclass
@@ -67,14 +71,10 @@ class Batch:
     wall_seconds: float = 0.0
 
     def statuses(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for document in self.results.values():
-            counts[status_of(document)] = counts.get(status_of(document), 0) + 1
-        return counts
+        return dict(collections.Counter(status_of(document) for document in self.results.values()))
 
     def grader_errors(self) -> dict[str, str]:
-        return {student: document.get("extra_data", {}).get("litlabs", {}).get("problem", "")
-                or document.get("output", "")
+        return {student: info_of(document).get("problem", "") or document.get("output", "")
                 for student, document in sorted(self.results.items()) if status_of(document) != GRADED}
 
 
@@ -157,10 +157,9 @@ def _preload(labs: list[str]) -> None:
             spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
-def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], jobs: int, timeout: float,
+def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], identity, jobs: int, timeout: float,
                     on_done) -> None:
     """Fork a judge per (student, directory, results path), ``jobs`` at a time."""
-    identity = choose_identity()
     zygote = Zygote()
     running: dict[int, _Running] = {}
     queue = list(todo)
@@ -216,7 +215,7 @@ def gradebook_rows(graded: dict[str, dict]) -> tuple[list[str], list[list]]:
     header = ["student", "lab", "score", "max", *checks, "status", "problem", "time_s", "confinement"]
     rows = []
     for student, document in sorted(graded.items()):
-        info = document.get("extra_data", {}).get("litlabs", {})
+        info = info_of(document)
         earned = {t["name"]: t["score"] for t in document.get("tests", [])}
         wall = info.get("wall_time", document.get("execution_time", 0))
         rows.append([student, info.get("lab", ""), document["score"], info.get("max_score", ""),
@@ -285,10 +284,10 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
 
     try:
         if todo:
-            # As root, hide the reference and hidden checks for the whole batch: each judge
-            # restores the modes it found, and would otherwise unhide them while others still run.
-            with hidden_from_sandbox(PRIVATE_PATHS if os.geteuid() == 0 and not landlock_abi() else []):
-                _grade_students(todo, labs, max(1, jobs), timeout, on_done)
+            identity = choose_identity()
+            # Where the file-mode fallback applies, hide once for the whole batch rather than per student.
+            with hidden_from_sandbox(paths_to_hide(identity)):
+                _grade_students(todo, labs, identity, max(1, jobs), timeout, on_done)
     finally:
         if progress:
             progress.stop()
@@ -310,12 +309,11 @@ def print_summary(batch: Batch, total: int, out_csv: Path, results_dir: Path, co
     graded = [d for d in batch.results.values() if status_of(d) == GRADED]
     if graded:
         scores = [float(d["score"]) for d in graded]
-        maximum = max(float(d.get("extra_data", {}).get("litlabs", {}).get("max_score", 0) or 0) for d in graded)
-        full = sum(1 for d in graded
-                   if float(d["score"]) >= float(d.get("extra_data", {}).get("litlabs", {}).get("max_score", 0) or 0) > 0)
-        problems = sum(1 for d in graded if d.get("extra_data", {}).get("litlabs", {}).get("problem"))
+        maxima = [float(info_of(d).get("max_score") or 0) for d in graded]
+        full = sum(1 for score, most in zip(scores, maxima) if score >= most > 0)
+        problems = sum(1 for d in graded if info_of(d).get("problem"))
         console.print(f"scores of graded rows: min {min(scores):g}, median {statistics.median(scores):g}, "
-                      f"max {max(scores):g} (out of {maximum:g}); full marks {full}; "
+                      f"max {max(scores):g} (out of {max(maxima):g}); full marks {full}; "
                       f"submissions that did not import or had no lab file {problems}", highlight=False)
     errors = batch.grader_errors()
     if errors:

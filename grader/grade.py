@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .catalog import PRIVATE_PATHS, check_files
+from .catalog import check_files
 from .intake import IntakeError, take_lab_file
 from .labs import REPO_ROOT, get_lab
 from .plugin import GradingPlugin
@@ -28,6 +28,7 @@ from .sandbox import (
     describe_layers,
     hidden_from_sandbox,
     landlock_abi,
+    paths_to_hide,
 )
 
 
@@ -170,10 +171,8 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     results = Results(lab=lab.name, notes=list(intake.notes))
     identity = identity or choose_identity()
     results.notes.append(identity.note)
-    landlock = landlock_abi() > 0
-    # File modes hide the reference only where Landlock cannot: it walls off every copy, without root.
-    with hidden_from_sandbox(PRIVATE_PATHS if identity.isolated and not landlock else []):
-        _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock)
+    with hidden_from_sandbox(paths_to_hide(identity)):
+        _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock_abi() > 0)
     results.execution_time = time.monotonic() - started
     return results
 

@@ -124,12 +124,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie is not a holder: it can no longer restore anything
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] != "Z"  # a zombie is not a holder: it can no longer restore anything
 
 
 def _hidden_state(paths) -> tuple[Path, Path]:
@@ -147,8 +143,6 @@ def _update_hidden(paths, holder: int, joining: bool) -> None:
     does not mistake the hidden modes for the originals, and a holder that died (SIGKILL)
     is dropped the next time anyone looks.
     """
-    import fcntl
-
     state_file, lock_file = _hidden_state(paths)
     with open(lock_file, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -211,6 +205,14 @@ def hidden_from_sandbox(paths):
         _, status = os.waitpid(guardian, 0)
         if status != 0:  # the guardian itself was killed: leave in its place
             _update_hidden(paths, guardian, joining=False)
+
+
+def paths_to_hide(identity: Identity) -> list:
+    """What the file-mode fallback hides: the reference and hidden checks, only where the worker runs
+    as another user and Landlock is missing (Landlock walls off every copy, without root)."""
+    from .catalog import PRIVATE_PATHS
+
+    return list(PRIVATE_PATHS) if identity.isolated and not landlock_abi() else []
 
 
 # --- Landlock: what the worker may read and write, with or without root ------------------
@@ -330,6 +332,15 @@ class Zygote:
 
 # --- one submission's worker ---------------------------------------------------------
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _process_table() -> list[tuple[int, int, int, str]]:
     """(pid, parent pid, session id, state) of every process; empty where there is no /proc."""
     table = []
@@ -337,13 +348,9 @@ def _process_table() -> list[tuple[int, int, int, str]]:
         return table
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # after the command name: state, ppid, pgrp, session
-            table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
+            fields = _stat_fields(int(entry.name))
+            if fields is not None:
+                table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
     return table
 
 

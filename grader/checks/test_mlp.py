@@ -54,24 +54,16 @@ def value_graph(build, inputs):
     """Run build(*Values) in the worker; return (output data, [input grads]) after backward."""
     program = Program()
     leaves = [program.call(None, "Value", x) for x in inputs]
-    out = _ValueBuilder(program).run(build, leaves)
+    out = build(*[_Node(program, leaf) for leaf in leaves]).ref
     program.call(out, "backward")
     data = program.attr(out, "data")
     grads = [program.attr(leaf, "grad") for leaf in leaves]
     return program, data, grads
 
 
-class _ValueBuilder:
-    """Turns an expression over Values into Program steps: a + b becomes a call of __add__ in the worker."""
-
-    def __init__(self, program):
-        self.program = program
-
-    def run(self, build, leaves):
-        return build(*[_Node(self.program, leaf) for leaf in leaves]).ref
-
-
 class _Node:
+    """A Value in the worker, seen from here: a + b adds a step that calls __add__ there."""
+
     def __init__(self, program, ref):
         self.program, self.ref = program, ref
 
