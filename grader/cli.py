@@ -99,6 +99,8 @@ def _add_grade(sub):
     p = sub.add_parser("check", help="check your labs/LAB.py with the visible checks")
     p.add_argument("lab", help="lab name, e.g. logreg")
     p.add_argument("--impl", default="labs", help="directory holding LAB.py (default: labs)")
+    p.add_argument("-k", dest="keyword", metavar="EXPR",
+                   help="run only the checks whose names match, as pytest -k (e.g. -k conv2d, -k 'not learns')")
     p.set_defaults(func=cmd_check)
 
 
@@ -117,7 +119,7 @@ def _submission_dir(name: str) -> str:
 
 
 def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True,
-               require_confinement: bool = False):
+               require_confinement: bool = False, keyword: str | None = None):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
     from .intake import labs_submitted
     from .labs import get_lab
@@ -141,7 +143,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             from .grade import grade_submission
 
             results = grade_submission(_submission_dir(submission), labs, zygote=zygote, identity=identity,
-                                       include_hidden=include_hidden)
+                                       include_hidden=include_hidden, keyword=keyword)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except Exception as err:  # bad input or a grader failure: still leave results
         return Results(lab=" ".join(labs or []), error=str(err)), 2
@@ -168,7 +170,7 @@ def cmd_grade(args) -> int:
 def cmd_check(args) -> int:
     from .report import print_table
 
-    results, code = grade_labs(args.impl, [args.lab], include_hidden=False)
+    results, code = grade_labs(args.impl, [args.lab], include_hidden=False, keyword=args.keyword)
     if results.outcomes:
         print_table(results, console, show_hidden=False)
     if code:

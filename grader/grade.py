@@ -143,9 +143,10 @@ def _shaped(reply, what: str, **fields):
     return reply
 
 
-def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:
+def run_checks(files: list[Path], submission: Submission, keyword: str | None = None) -> GradingPlugin:
+    """Run the checks in files against the submission; ``keyword`` selects some of them, as pytest's -k."""
     plugin = GradingPlugin(submission)
-    args = [str(f) for f in files] + [
+    args = [str(f) for f in files] + (["-k", keyword] if keyword else []) + [
         "-c", str(REPO_ROOT / "grader" / "pytest.ini"), "--rootdir", str(REPO_ROOT / "grader"),
         "-p", "no:cacheprovider", "-p", "no:terminal", "--import-mode=importlib",
         # These two gc.collect() a heap full of torch several times per session (a second each).
@@ -153,14 +154,20 @@ def run_checks(files: list[Path], submission: Submission) -> GradingPlugin:
     ]
     with contextlib.redirect_stdout(io.StringIO()):
         code = pytest.main(args, plugins=[plugin])
+    if code in (pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.USAGE_ERROR) and keyword:
+        raise ValueError(f"no check matches -k {keyword!r}: give words from the check names that "
+                         "`litlabs check LAB` lists, e.g. -k batchnorm")
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"the checks could not be run (pytest exit code {int(code)})")
     return plugin
 
 
 def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: bool = True,
-          zygote: Zygote | None = None, identity: Identity | None = None, limits: Limits | None = None) -> Results:
+          zygote: Zygote | None = None, identity: Identity | None = None, limits: Limits | None = None,
+          keyword: str | None = None) -> Results:
     """Grade a submission directory; never raises for anything the submission does.
+
+    ``keyword`` runs only the checks it selects (pytest's -k), for a quick look at a few of them.
 
     Raises IntakeError (missing directory) and LabError (unknown lab): those are
     the caller's mistakes, not the submission's.
@@ -172,12 +179,12 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     identity = identity or choose_identity()
     results.notes.append(identity.note)
     with hidden_from_sandbox(paths_to_hide(identity)):
-        _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock_abi() > 0)
+        _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock_abi() > 0, keyword)
     results.execution_time = time.monotonic() - started
     return results
 
 
-def _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock) -> None:
+def _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock, keyword=None) -> None:
     own_zygote = zygote is None
     sandbox = None
     try:
@@ -187,7 +194,7 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits, landloc
             zygote = zygote or Zygote()
             sandbox = Sandbox(zygote, intake.lab_file, identity, limits, landlock=landlock)
             submission = Submission(sandbox)
-        plugin = run_checks(check_files(lab.name, include_hidden), submission)
+        plugin = run_checks(check_files(lab.name, include_hidden), submission, keyword)
         results.outcomes = plugin.outcomes
         if intake.lab_file is None:
             results.problem = intake.problem
@@ -211,10 +218,10 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits, landloc
 
 
 def grade_submission(submission_dir: str | Path, labs: list[str], zygote: Zygote, identity: Identity,
-                     include_hidden: bool = True, limits: Limits | None = None) -> Results:
+                     include_hidden: bool = True, limits: Limits | None = None, keyword: str | None = None) -> Results:
     """Grade one submission for one or more labs into one Results (see ``grade``)."""
     return merge([grade(submission_dir, lab, include_hidden=include_hidden, zygote=zygote, identity=identity,
-                        limits=limits) for lab in labs])
+                        limits=limits, keyword=keyword) for lab in labs])
 
 
 __all__ = ["IntakeError", "Program", "Ref", "Submission", "grade", "grade_submission", "run_checks"]

@@ -68,6 +68,8 @@ LABS = {
              "binary": Model("BinaryLogisticRegression", classes=(3, 8), max_epochs=5)}),
         Lab("mlp", "Backpropagation and the MLP: autograd, hand-written backward passes, initialisation, dropout",
             {"mlp": Model("MLP", max_epochs=20)}),
+        Lab("cnn", "Convolutional networks: convolution and pooling by hand, batch normalisation, augmentation, LeNet-5",
+            {"lenet5": Model("LeNet5", max_epochs=10)}),
     ]
 }
 

@@ -302,6 +302,7 @@ def op_fit(state, request):
             return model(request["probes"][name])
 
     before = {name: predict(name) for name in request["probes"]}
+    model.train()  # Lightning keeps each module's mode when fit starts: undo predict's eval()
     datamodule = build_datamodule(**request["data"], seed=request.get("seed", 0))
     config = TrainConfig(accelerator="cpu", devices=1, max_epochs=request["max_epochs"],
                          seed=request.get("seed", 0), run_dir="run", progress_bar=False, logger=False)
@@ -368,6 +369,10 @@ def _plain_or_name(value):
     """A step's result as plain data, or, for anything else, {"$object": its type name}."""
     from grader.wire import to_plain
 
+    import types
+
+    if isinstance(value, types.GeneratorType):  # model.parameters(), named_parameters(), ...: list what it yields
+        value = list(value)
     try:
         return to_plain(value)
     except TypeError:
