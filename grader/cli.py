@@ -27,10 +27,15 @@ def _add_train(sub):
     p.add_argument("--impl", help="solutions, labs, a directory holding LAB.py, or a .py file "
                                   "(default: solutions in the instructor repository, labs in a student release)")
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
-    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--devices", type=int, default=1, help="processes (CPU) or GPUs per node")
+    p.add_argument("--num-nodes", type=int, default=1,
+                   help="machines taking part (under torchrun or SLURM; see the README's 'Several machines')")
     p.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_spawn"])
     p.add_argument("--precision", default="32-true")
+    p.add_argument("--sync-batchnorm", action="store_true",
+                   help="batch norm uses the statistics of the global batch across processes (SyncBatchNorm)")
     p.add_argument("--max-epochs", type=int)
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many training steps (a quick run)")
     p.add_argument("--batch-size", type=int, help="examples per process per step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="directory with torchvision data files (default: the offline MNIST subset)")
@@ -52,9 +57,9 @@ def cmd_train(args) -> int:
     model = args.model or lab.default_model
     spec = lab.models.get(model)
     config = TrainConfig(
-        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
-        precision=args.precision, seed=args.seed,
-        max_epochs=args.max_epochs or (spec.max_epochs if spec else 10),
+        accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
+        precision=args.precision, sync_batchnorm=args.sync_batchnorm, seed=args.seed,
+        max_epochs=args.max_epochs or (spec.max_epochs if spec else 10), max_steps=args.max_steps,
         run_dir=args.run_dir or f"runs/{lab.name}-{model}",
         progress_bar=False if args.no_progress_bar else None,
     )

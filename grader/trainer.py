@@ -22,10 +22,13 @@ from lightning.pytorch.loggers import CSVLogger
 @dataclass
 class TrainConfig:
     accelerator: str = "auto"  # "auto", "cpu" or "gpu"
-    devices: int = 1
+    devices: int = 1  # per node
+    num_nodes: int = 1  # machines; torchrun or SLURM starts the processes on each (Lightning detects both)
     strategy: str = "auto"  # "auto", "ddp" or "ddp_spawn"
     precision: str = "32-true"
+    sync_batchnorm: bool = False  # several processes: batch norm with the global batch's statistics
     max_epochs: int = 10
+    max_steps: int = -1  # stop after this many optimizer steps (-1: no limit), for quick runs
     seed: int = 0
     deterministic: bool = True
     run_dir: str | Path = "runs/default"  # each run logs into its own run_dir/version_N
@@ -52,15 +55,18 @@ def build_trainer(config: TrainConfig, **overrides) -> L.Trainer:
     # One version_N folder per run: a second run into the same run directory keeps the first one's logs.
     logger = CSVLogger(save_dir=str(run_dir), name="", version=config.version) if config.logger else False
     strategy = config.strategy
-    if strategy == "ddp" and config.devices == 1:
+    if strategy == "ddp" and config.devices * config.num_nodes == 1:
         strategy = "auto"  # a one-process "DDP" only adds start-up cost
     _quiet_lightning()
     return L.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
         strategy=strategy,
         precision=config.precision,
+        **_batchnorm_sync(config),
         max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
         deterministic=config.deterministic,
         default_root_dir=str(run_dir),
         logger=logger,
@@ -76,6 +82,19 @@ def build_trainer(config: TrainConfig, **overrides) -> L.Trainer:
     )
 
 
+def _batchnorm_sync(config: TrainConfig) -> dict:
+    """Trainer arguments for synchronised batch norm: torch's SyncBatchNorm on GPUs, ours on CPU processes."""
+    if not config.sync_batchnorm:
+        return {}
+    import torch
+
+    if config.accelerator == "gpu" or (config.accelerator == "auto" and torch.cuda.is_available()):
+        return {"sync_batchnorm": True}
+    from .sync_batchnorm import SyncBatchNormAnyDevice
+
+    return {"plugins": [SyncBatchNormAnyDevice()]}  # torch's refuses CPU tensors
+
+
 def _quiet_lightning() -> None:
     """Silence Lightning's start-up tips, which say nothing to a student here."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
@@ -89,6 +108,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # A lab model that augments its batches in on_after_batch_transfer does so on purpose.
+    warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
 
 
 def next_version(run_dir: str | Path) -> int:

@@ -125,3 +125,70 @@ def test_reference_mlp_reaches_95_percent_offline(tmp_path, capsys):
 def test_bad_model_arguments_give_one_clear_error(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+# --- Lab 3: batch norm across processes, and across machines ----------------------------------
+
+CNN_QUICK = ("--max-steps", "15", "--set", "augment=False")  # each process draws its own shifts: off
+
+
+def _max_difference(a, b):
+    return max((a[name].double() - b[name].double()).abs().max().item() for name in a)
+
+
+@pytest.fixture(scope="module")
+def cnn_runs(tmp_path_factory):
+    """LeNet-5 trained for 15 steps: one process with batch 64, two synchronised DDP processes with batch 32."""
+    root = tmp_path_factory.mktemp("cnn")
+    single, _ = _train_subprocess(root / "single", "--batch-size", "64", *CNN_QUICK, lab="cnn")
+    synced, out = _train_subprocess(root / "synced", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
+                                    "--sync-batchnorm", *CNN_QUICK, lab="cnn")
+    assert "final test accuracy" in out
+    return single, synced
+
+
+@pytest.mark.slow
+def test_sync_batchnorm_makes_two_processes_with_batch_b_equal_one_with_2b(cnn_runs, tmp_path):
+    single, synced = cnn_runs
+    assert sorted(single) == sorted(synced)  # the same state_dict: the synchronised layers were swapped back
+    for name in single:
+        assert torch.allclose(single[name].double(), synced[name].double(), rtol=1e-4, atol=1e-5), name
+    assert (single["features.1.running_var"] - 1).abs().max() > 0.1  # trained: the statistics moved
+    # Without synchronisation each process normalises with the statistics of its own 32 images.
+    unsynced, _ = _train_subprocess(tmp_path / "unsynced", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
+                                    *CNN_QUICK, lab="cnn")
+    assert _max_difference(single, unsynced) > 100 * max(_max_difference(single, synced), 1e-6)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_torchrun_node_ranks_on_loopback_equal_the_two_process_run(cnn_runs, tmp_path):
+    """What a cluster runs on each of two machines (README, 'Several machines'), here both on this one."""
+    port = str(_free_port())
+    nodes = []
+    for rank in (0, 1):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
+               "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port,
+               "-m", "grader.cli", "train", "cnn", "--accelerator", "cpu", "--devices", "1", "--num-nodes", "2",
+               "--strategy", "ddp", "--sync-batchnorm", "--batch-size", "32", *CNN_QUICK,
+               "--run-dir", f"node{rank}", "--no-progress-bar"]
+        nodes.append(subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "final test accuracy" in outputs[0]  # printed by global rank 0 only
+    assert not (tmp_path / "node1" / "version_0" / "weights.pt").exists()
+    two_nodes = torch.load(tmp_path / "node0" / "version_0" / "weights.pt")
+    _, synced = cnn_runs
+    for name in synced:  # float32 sums in another order: as close as the two-process run is to one process
+        assert torch.allclose(two_nodes[name].double(), synced[name].double(), rtol=1e-4, atol=1e-5), name
