@@ -6,16 +6,11 @@ one mistake, so none of them is there for show.
 """
 import pytest
 
-from grader.catalog import checks_of
-from grader.grade import grade
-from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, Zygote, choose_identity
+from grader.sandbox import Zygote
+from mutations import LabSources, failed
 
-REFERENCE = (REPO_ROOT / "solutions" / "mlp.py").read_text()
-STUB = (REPO_ROOT / "labs" / "mlp.py").read_text()
-ALL_CHECKS = {c.name for c in checks_of("mlp")}
-FULL = sum(c.points for c in checks_of("mlp"))
-LIMITS = Limits(call_seconds=10, import_seconds=10)
+MLP = LabSources("mlp")
+REFERENCE, STUB, ALL_CHECKS, FULL = MLP.reference, MLP.stub, MLP.checks, MLP.full
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +20,11 @@ def zygote():
 
 
 def mutate(*replacements):
-    source = REFERENCE
-    for old, new in replacements:
-        assert source.count(old) >= 1, f"mutation target not found: {old!r}"
-        source = source.replace(old, new, 1)
-    return source
+    return MLP.mutate(*replacements)
 
 
 def run_grade(tmp_path, zygote, source):
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / "mlp.py").write_text(source)
-    results = grade(tmp_path, "mlp", zygote=zygote, identity=choose_identity(), limits=LIMITS)
-    assert not results.error, results.error
-    return results
-
-
-def failed(results):
-    return {o.check for o in results.outcomes if not o.passed}
+    return MLP.grade(tmp_path, zygote, source)
 
 
 SECRET_AUTOGRAD_BACKWARD = '''        with torch.enable_grad():

@@ -194,8 +194,8 @@ def batchnorm_program(batches, eval_x, init=(), gamma=None, beta=None, grad_out=
         refs["grad_x"] = program.attr(leaf, "grad")
         refs["grad_weight"] = program.attr(program.attr(layer, "weight"), "grad")
         refs["grad_bias"] = program.attr(program.attr(layer, "bias"), "grad")
-    for name in ("running_mean", "running_var", "num_batches_tracked"):
-        refs[name] = program.attr(layer, name)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):  # as they are now, before eval mode
+        refs[name] = program.call(program.attr(layer, name), "clone")
     program.call(layer, "eval")
     refs["eval"] = program.call(layer, "forward", program.value(eval_x))
     refs["eval_one"] = program.call(layer, "forward", program.value(eval_x[:1]))
