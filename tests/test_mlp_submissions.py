@@ -84,7 +84,9 @@ WRONG = {
         {"test_activation_functions_match_autograd", "test_all_functions_are_exact_in_float64"}),
     "ReLU: gradient also where the unit was off": (
         [("return grad_output * (a > 0).to(grad_output.dtype)", "return grad_output * (a >= 0).to(grad_output.dtype)")],
-        {"test_activation_functions_match_autograd", "test_all_functions_are_exact_in_float64"}),
+        # every ReLU passes its gradient on as if linear: training with dropout diverges to NaN
+        {"test_activation_functions_match_autograd", "test_all_functions_are_exact_in_float64",
+         "test_mlp_learns_mnist"}),
     "Linear layer bypasses LinearFunction": (
         [("return LinearFunction.apply(x, self.weight, self.bias)", "return x @ self.weight.T + self.bias")],
         {"test_linear_module_uses_linear_function", "test_mlp_is_built_from_the_labs_own_layers"}),
