@@ -46,7 +46,7 @@ def build_trainer(config: TrainConfig, **overrides) -> L.Trainer:
     """Build a ``lightning.Trainer`` from a ``TrainConfig``; ``overrides`` go to the Trainer."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     progress_bar = show_progress_bar() if config.progress_bar is None else config.progress_bar
-    callbacks = []
+    callbacks = list(overrides.pop("callbacks", []))  # a caller's own callbacks, plus ours
     if progress_bar:
         from lightning.pytorch.callbacks import RichProgressBar
 

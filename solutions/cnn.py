@@ -289,8 +289,7 @@ class LeNet5(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx):
         # Lightning calls this on every batch, on the model's device: augment while training only.
         x, y = batch
-        training = self.trainer.training and self.hparams.augment
-        transform = self.train_transform if training else self.eval_transform
+        transform = self.train_transform if self.training and self.hparams.augment else self.eval_transform
         return torch.stack([transform(image) for image in x]), y
 
     def _shared_step(self, batch, stage):

@@ -43,3 +43,11 @@ def test_landlock_setup_prints_its_cost():
         pytest.skip("this kernel has no Landlock")
     out = run_benchmark("landlock_setup.py", "--repeats", "3")
     assert re.search(r"the wall in total: \d+\.\d\d ms per worker", out), out
+
+
+@pytest.mark.slow
+def test_scaling_prints_throughput_efficiency_and_time_to_first_step():
+    out = run_benchmark("scaling.py", "--repeats", "1", "--epochs", "1")
+    assert re.search(r"2 process\(es\) on cpu \(1 torch thread\(s\) each\): median \d+ images/s, "
+                     r"time to first step \d+\.\d s", out), out
+    assert re.search(r"scaling efficiency \d+%", out), out
