@@ -50,3 +50,13 @@ def test_train_data_dir_and_run_dir(elsewhere, capsys):
     assert "torchvision" in capsys.readouterr().out  # the files in ./data were read, not the offline subset
     assert (elsewhere / "runs" / "mine" / "version_0" / "weights.pt").exists()
     assert (elsewhere / "runs" / "mine" / "version_0" / "learning_curve.png").exists()
+
+
+def test_check_k_as_the_cnn_handout_types_it(elsewhere, capsys):
+    Path("labs").mkdir()
+    shutil.copy(REPO_ROOT / "solutions" / "cnn.py", "labs/cnn.py")
+    assert main(["check", "cnn", "-k", "batchnorm"]) == 0
+    out = capsys.readouterr().out
+    assert "total: 6 / 6" in out and "LeNet5" not in out  # only the four visible batch-norm checks ran
+    assert main(["check", "cnn", "-k", "no_such_check"]) == 1
+    assert "no check matches -k 'no_such_check'" in " ".join(capsys.readouterr().err.split())
