@@ -7,13 +7,10 @@ import lightning as L
 import torch
 
 from .batches import TensorBatches
+from .errors import DataError  # noqa: F401 -- also importable from here
 
 log = logging.getLogger("litlabs.data")
 EVAL_BATCH_SIZE = 500  # examples per evaluation step (training uses the batch size asked for)
-
-
-class DataError(Exception):
-    """Data could not be found or loaded; the message says what to do."""
 
 
 def standardize(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:

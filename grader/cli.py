@@ -50,12 +50,13 @@ def _add_train(sub):
 
 def cmd_train(args) -> int:
     from .labs import get_lab
+
+    lab = get_lab(args.lab)  # a mistyped name is answered before torch is imported
+    model = args.model or lab.default_model
+    spec = lab.models.get(model)
     from .train import train_lab
     from .trainer import TrainConfig
 
-    lab = get_lab(args.lab)
-    model = args.model or lab.default_model
-    spec = lab.models.get(model)
     config = TrainConfig(
         accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
         precision=args.precision, sync_batchnorm=args.sync_batchnorm, seed=args.seed,
@@ -139,7 +140,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             raise UsageError("refusing to run the submission without the Landlock file wall: this kernel has no "
                              "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
         with Zygote() as zygote:
-            import datamodules  # noqa: F401 -- the checks need it; import it while the zygote starts
+            import datamodules.base  # noqa: F401 -- the checks need it; import it while the zygote starts
 
             identity = choose_identity()
             if require_sandbox_user and not identity.isolated:

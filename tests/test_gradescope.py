@@ -11,7 +11,7 @@ import pytest
 from sandbox_python import SANDBOX_PYTHON, sandbox_python
 
 from grader.cli import main
-from grader.labs import REPO_ROOT
+from grader.labs import LABS, REPO_ROOT
 
 
 def test_bundle_follows_gradescope_layout(tmp_path):
@@ -25,7 +25,7 @@ def test_bundle_follows_gradescope_layout(tmp_path):
             "grader/checks/test_logreg.py", "labs/logreg.py", "datamodules/offline.py"} <= names
     assert not any(name.startswith("solutions/") for name in names)
     assert mode & 0o111, "run_autograder must be executable"
-    assert "labs=(logreg mlp)" in run and "--require-sandbox-user" in run  # every lab unless --lab
+    assert f"labs=({' '.join(LABS)})" in run and "--require-sandbox-user" in run  # every lab unless --lab
     assert main(["gradescope", str(tmp_path / "one.zip"), "--lab", "mlp"]) == 0
     with zipfile.ZipFile(tmp_path / "one.zip") as bundle:
         assert "labs=(mlp)" in bundle.read("run_autograder").decode()
