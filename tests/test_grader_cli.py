@@ -82,7 +82,7 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
     (attack / "logreg.py").write_text(
         "import os, signal\n"
         "for pid in (os.getppid(), os.getppid() - 1, 1):\n"
-        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except PermissionError:\n        pass\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:  # refused, or no such process\n        pass\n"
         + reference.replace("from __future__ import annotations\n", ""))
     document = _grade_as_root(python, attack, tmp_path / "kill.json")
     assert document["score"] == 24  # the kill attempts changed nothing
