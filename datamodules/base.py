@@ -36,16 +36,20 @@ class InMemoryDataModule(L.LightningDataModule):
     - seed: seeds the training order (the splits have their own fixed seed)
     - classes: keep only these labels and renumber them 0..k-1, e.g. (0, 1)
       for a binary task
+    - labels_per_class: keep only the first k training examples of each class (few-label
+      transfer); validation and test keep every example
     """
 
     name = "in-memory"
     num_classes = 10
 
-    def __init__(self, batch_size: int = 256, seed: int = 0, classes: tuple[int, ...] | None = None):
+    def __init__(self, batch_size: int = 256, seed: int = 0, classes: tuple[int, ...] | None = None,
+                 labels_per_class: int | None = None):
         super().__init__()
         self.batch_size = batch_size
         self.seed = seed
         self.classes = tuple(classes) if classes is not None else None
+        self.labels_per_class = labels_per_class
         self.source = ""
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
@@ -62,7 +66,16 @@ class InMemoryDataModule(L.LightningDataModule):
         names = list(splits)
         normalized = standardize(*(splits[n][0] for n in names))
         self._splits = {n: (x, splits[n][1]) for n, x in zip(names, normalized)}
+        if self.labels_per_class is not None:  # after normalising: the statistics need no labels
+            self._splits["train"] = self._first_per_class(*self._splits["train"], self.labels_per_class)
         log.info("data: %s (%s)", self.name, self.source)
+
+    @staticmethod
+    def _first_per_class(x, y, k):
+        keep = torch.zeros(len(y), dtype=torch.bool)
+        for label in torch.unique(y):
+            keep[torch.nonzero(y == label).flatten()[:k]] = True
+        return x[keep], y[keep]
 
     def _keep_classes(self, x, y):
         keep = torch.isin(y, torch.tensor(self.classes))

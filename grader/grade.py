@@ -57,11 +57,17 @@ class Submission:
                               set=set or {}, read=read or [], seed=seed)
         return _shaped(reply, what, results=list, state=dict)
 
-    def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0):
-        """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after."""
+    def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0,
+            states: bool = False):
+        """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after.
+
+        ``states``: also return the model's state_dict before and after ("state_before", "state_after").
+        """
         timeout = self._sandbox.limits.fit_seconds if self._sandbox else None
         reply = self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
-                              data=data, max_epochs=max_epochs, probes=probes, seed=seed)
+                              data=data, max_epochs=max_epochs, probes=probes, seed=seed, states=states)
+        if states:
+            return _shaped(reply, f"training {cls}", before=dict, after=dict, state_before=dict, state_after=dict)
         return _shaped(reply, f"training {cls}", before=dict, after=dict)
 
 

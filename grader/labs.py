@@ -23,6 +23,7 @@ class Model:
     class_name: str
     dataset: str = "mnist"
     classes: tuple[int, ...] | None = None  # keep only these labels, renumbered 0..k-1
+    labels_per_class: int | None = None  # keep only the first k training examples of each class
     batch_size: int = 64
     max_epochs: int = 10
     init: dict = field(default_factory=dict)  # keyword arguments for the class, beyond the data's shape
@@ -60,6 +61,9 @@ def data_shape_kwargs(model_class, datamodule) -> dict:
     return {name: value for name, value in known.items() if name in accepted}
 
 
+# Lab 4's target task: digits 5–9 (the backbone learned 0–4), 10 labelled images of each.
+FEW_DIGITS = dict(classes=(5, 6, 7, 8, 9), labels_per_class=10, batch_size=25, max_epochs=30)
+
 LABS = {
     lab.name: lab
     for lab in [
@@ -70,6 +74,13 @@ LABS = {
             {"mlp": Model("MLP", max_epochs=20)}),
         Lab("cnn", "Convolutional networks: convolution and pooling by hand, batch normalisation, augmentation, LeNet-5",
             {"lenet5": Model("LeNet5", max_epochs=10)}),
+        Lab("transfer", "Transfer learning: freeze or fine-tune a pretrained backbone, and measure when transfer wins",
+            {"probe": Model("TransferClassifier", **FEW_DIGITS, init={"mode": "linear_probe"}),
+             "finetune": Model("TransferClassifier", **FEW_DIGITS, init={"mode": "fine_tune"}),
+             "gradual": Model("TransferClassifier", **FEW_DIGITS, init={"mode": "gradual"}),
+             "compare": Model("compare_regimes"),  # an experiment: a function, not a model
+             "resnet18": Model("TransferClassifier", dataset="cifar10", max_epochs=5,
+                               init={"backbone": "resnet18", "mode": "fine_tune"})}),
     ]
 }
 

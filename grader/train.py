@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 from dataclasses import replace
@@ -12,7 +13,7 @@ import torch
 from datamodules import build_datamodule
 
 from .labs import LabError, data_shape_kwargs, get_lab, implementation_path, load_module
-from .trainer import TrainConfig, build_trainer, next_version, plot_learning_curves
+from .trainer import TrainConfig, build_trainer, next_version, plot_comparison, plot_learning_curves
 
 VERSION_VARIABLE = "LITLABS_RUN_VERSION"
 
@@ -41,10 +42,13 @@ def train_lab(
     config = config or TrainConfig(max_epochs=spec.max_epochs)
     path = implementation_path(lab, impl)
     module = load_module(path)
+    if inspect.isfunction(getattr(module, spec.class_name, None)):
+        return _experiment(lab, model_name, getattr(module, spec.class_name), config, console)
 
     datamodule = build_datamodule(
         spec.dataset, data_dir=data_dir, download=download,
         batch_size=batch_size or spec.batch_size, seed=config.seed, classes=spec.classes,
+        **({"labels_per_class": spec.labels_per_class} if spec.labels_per_class else {}),
     )
     datamodule.setup()
     # Every process of a DDP run must log into the same version_N: the first process picks it,
@@ -93,3 +97,25 @@ def _fit(lab, model_name, spec, module, path, datamodule, config, console, model
             console.print(f"learning curve: {plot}   weights: {run_dir / 'weights.pt'}")
     logging.getLogger("litlabs").debug("results %s", results)
     return results
+
+
+def _experiment(lab, name, function, config, console) -> dict:
+    """Run a lab's experiment (a function returning {row: {column: accuracy}}); print it and plot it."""
+    accelerator = "cpu" if config.accelerator == "auto" and not torch.cuda.is_available() else config.accelerator
+    table = function(seed=config.seed, accelerator="gpu" if accelerator == "auto" else accelerator)
+    run_dir = Path(config.run_dir) / f"version_{next_version(config.run_dir)}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(json.dumps({str(k): v for k, v in table.items()}, indent=2))
+    plot = plot_comparison(table, run_dir / "comparison.png", title=f"{lab.name} / {name}")
+    if console is not None:
+        from rich.table import Table
+
+        columns = list(next(iter(table.values())))
+        shown = Table(title=f"{lab.name} / {name}: test accuracy")
+        for column in ["labels per class", *columns]:
+            shown.add_column(column, justify="right")
+        for row, values in table.items():
+            shown.add_row(str(row), *(f"{values[c]:.3f}" for c in columns))
+        console.print(shown)
+        console.print(f"results: {run_dir / 'results.json'}   plot: {plot}")
+    return {"table": table, "run_dir": str(run_dir)}

@@ -160,3 +160,28 @@ def plot_learning_curves(run_dir: str | Path, title: str = "") -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_comparison(table: dict, out: str | Path, title: str = "") -> Path:
+    """Save a grouped bar chart of {row: {column: accuracy}} (e.g. label budget × training regime)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, columns = list(table), list(next(iter(table.values())))
+    width = 0.8 / len(columns)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, column in enumerate(columns):
+        ax.bar([r + i * width for r in range(len(rows))], [table[row][column] for row in rows], width, label=column)
+    ax.set_xticks([r + width * (len(columns) - 1) / 2 for r in range(len(rows))], [str(r) for r in rows])
+    ax.set_xlabel("labelled examples per class")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return Path(out)

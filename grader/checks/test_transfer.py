@@ -1,0 +1,254 @@
+"""Checks for Lab 4 (transfer learning) that students can run themselves.
+
+The submission's models live in the worker; a ``Program`` builds them there and reads back
+flags (requires_grad, training) and the optimizer's groups, and ``fit_and_score`` trains them
+with the trainer factory and brings back their state before and after, which is compared here.
+"""
+import pytest
+import torch
+
+from grader import expect
+from grader.convergence import fit_and_score, offline_data
+from grader.expect import random_tensor as _random
+from grader.grade import Program
+
+points, hint = pytest.mark.points, pytest.mark.hint
+
+# The lab's target task: digits 5–9 with 10 labelled images each (the shipped backbone learned 0–4).
+FEW_LABELS = {"name": "mnist", "classes": [5, 6, 7, 8, 9], "labels_per_class": 10, "batch_size": 25}
+EPOCHS = 30
+
+
+def small_backbone(features=7):
+    """A backbone that is not the lab's, with another feature size: conv → BN → ReLU → conv → BN → pool."""
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(4, features, 3), torch.nn.BatchNorm2d(features),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    backbone.num_features = features
+    return backbone
+
+
+def flags(program, module, names):
+    """Refs to requires_grad of each dotted parameter name, e.g. "1.weight", in the worker's module."""
+    refs = {}
+    for name in names:
+        target = module
+        for part in name.split("."):
+            target = program.attr(target, part)
+        refs[name] = program.attr(target, "requires_grad")
+    return refs
+
+
+def read(got, refs):
+    return {name: got[ref] for name, ref in refs.items()}
+
+
+BACKBONE_PARAMETERS = [name for name, _ in small_backbone().named_parameters()]
+BATCHNORMS = ["1", "4"]
+
+
+@points(1)
+@hint("freeze: parameter.requires_grad_(False) for module.parameters(), and .eval() on every _BatchNorm layer; "
+      "unfreeze: requires_grad back to True and module.train().")
+def test_freeze_and_unfreeze(submission):
+    """freeze stops every parameter's gradient and puts batch norm in eval mode; unfreeze undoes both"""
+    program = Program()
+    module = program.value(small_backbone())
+    program.call(None, "freeze", module)
+    frozen = flags(program, module, BACKBONE_PARAMETERS)
+    modes = {name: program.attr(program.attr(module, name), "training") for name in BATCHNORMS}
+    program.call(None, "unfreeze", module)
+    unfrozen = flags(program, module, BACKBONE_PARAMETERS)
+    training = program.attr(module, "training")
+    got = submission.run(program, what="freeze / unfreeze")
+    if any(read(got, frozen).values()):
+        raise expect.CheckFailed(f"after freeze, still requiring a gradient: "
+                                 f"{[n for n, f in read(got, frozen).items() if f]}")
+    if any(read(got, modes).values()):
+        raise expect.CheckFailed("after freeze, a batch-norm layer is still in training mode: it would keep "
+                                 "updating its running statistics")
+    if not all(read(got, unfrozen).values()) or got[training] is not True:
+        raise expect.CheckFailed("after unfreeze, every parameter must require a gradient and the module be in "
+                                 "training mode")
+
+
+@points(1)
+@hint("Size the head from backbone.num_features; do not write 64.")
+def test_logits_shape_and_feature_size_read_from_the_backbone(submission):
+    """TransferClassifier: (N, num_classes) logits, with the head sized from backbone.num_features"""
+    for backbone, classes, x in [("digits04", 5, _random(4, 1, 28, 28)), (small_backbone(7), 3, _random(2, 1, 12, 12)),
+                                 (small_backbone(11), 4, _random(1, 1, 10, 10))]:
+        program = Program()
+        model = program.call(None, "TransferClassifier", program.value(backbone), num_classes=classes)
+        program.call(model, "eval")
+        logits = program.call(model, "forward", x)
+        got = expect.tensor(submission.run(program, what="TransferClassifier.forward")[logits], "forward")
+        size = getattr(backbone, "num_features", 64)
+        if got.shape != (len(x), classes):
+            raise expect.CheckFailed(f"TransferClassifier on a backbone of {size} features, num_classes={classes}: "
+                                     f"expected logits ({len(x)}, {classes}), got {tuple(got.shape)}")
+
+
+def optimizer_groups(submission, init):
+    """[(lr, [parameter shapes])] of the model's optimizer, and its parameters' requires_grad by name."""
+    program = Program()
+    model = program.call(None, "TransferClassifier", **init)
+    optimizer = program.call(model, "configure_optimizers")
+    groups = program.attr(optimizer, "param_groups")
+    named = program.call(model, "named_parameters")
+    got = submission.run(program, what="TransferClassifier.configure_optimizers")
+    if not isinstance(got[groups], list):
+        raise expect.CheckFailed("configure_optimizers must return a torch.optim optimizer")
+    found = [(group["lr"], [tuple(p.shape) for p in group["params"]]) for group in got[groups]]
+    return found, [name for name, _ in got[named]]
+
+
+def _head_shapes(classes=5, features=64):
+    return [(classes, features), (classes,)]
+
+
+@points(2)
+@hint("Two parameter groups: [{'params': head parameters, 'lr': lr}, {'params': trainable backbone parameters, "
+      "'lr': backbone_lr}]; in linear-probe mode the backbone group has nothing to hold, so leave it out.")
+def test_optimizer_holds_trainable_parameters_in_their_own_groups(submission):
+    """configure_optimizers: linear probe — the head only; fine-tune — head at lr, backbone at backbone_lr"""
+    groups, _ = optimizer_groups(submission, {"mode": "linear_probe", "lr": 0.07})
+    if groups != [(0.07, _head_shapes())]:
+        raise expect.CheckFailed(f"linear probe: expected one group, the head's 2 tensors at lr 0.07; got "
+                                 f"{[(lr, len(p)) for lr, p in groups]} (lr, number of tensors)")
+    groups, _ = optimizer_groups(submission, {"mode": "fine_tune", "lr": 0.07, "backbone_lr": 0.003})
+    lrs = sorted(lr for lr, _ in groups)
+    backbone = [shapes for lr, shapes in groups if lr == 0.003]
+    if lrs != [0.003, 0.07] or len(backbone) != 1 or len(backbone[0]) != 9:
+        raise expect.CheckFailed(f"fine-tune: expected the head at lr 0.07 and the backbone's 9 tensors in their own "
+                                 f"group at backbone_lr 0.003; got {[(lr, len(p)) for lr, p in groups]}")
+
+
+@points(1)
+@hint("layers_with_parameters(backbone)[-k:] are the last k layers; freeze everything, then unfreeze those.")
+def test_last_k_freezes_exactly_what_it_says(submission):
+    """mode="last_k": exactly the last k layers with parameters learn, and only they are in the optimizer"""
+    for k, trainable in [(1, ["backbone.4.weight", "backbone.4.bias"]),
+                         (2, ["backbone.3.weight", "backbone.3.bias", "backbone.4.weight", "backbone.4.bias"])]:
+        program = Program()
+        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
+                             mode="last_k", k=k)
+        names = ["backbone." + n for n in BACKBONE_PARAMETERS]
+        refs = flags(program, model, names)
+        optimizer = program.call(model, "configure_optimizers")
+        groups = program.attr(optimizer, "param_groups")
+        got = submission.run(program, what=f"TransferClassifier(mode='last_k', k={k})")
+        learning = sorted(name for name, flag in read(got, refs).items() if flag)
+        if learning != sorted(trainable):
+            raise expect.CheckFailed(f"last_k with k={k}: expected only {trainable} to require a gradient, got "
+                                     f"{learning}")
+        counted = sum(len(group["params"]) for group in got[groups])
+        if counted != len(trainable) + 2:
+            raise expect.CheckFailed(f"last_k with k={k}: the optimizer holds {counted} tensors, expected "
+                                     f"{len(trainable) + 2} (the head's and the unfrozen layers')")
+
+
+@points(1)
+@hint("Lightning calls model.train() after each validation; override train() so that batch-norm layers whose "
+      "parameters are all frozen go straight back to eval mode.")
+def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
+    """TransferClassifier.train(): the head trains, frozen batch-norm layers stay in eval mode"""
+    program = Program()
+    model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
+                         mode="linear_probe")
+    program.call(model, "train")
+    modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
+    head = program.attr(program.attr(model, "head"), "training")
+    got = submission.run(program, what="TransferClassifier.train()")
+    if any(read(got, modes).values()) or got[head] is not True:
+        raise expect.CheckFailed(f"after model.train() in linear-probe mode: batch norm in training mode "
+                                 f"{read(got, modes)}, head in training mode {got[head]}; expected the frozen batch "
+                                 f"norm in eval mode and the head training")
+
+
+def _train(submission, mode, epochs=EPOCHS, **init):
+    """Train in the worker; return (held-out accuracy, state before, state after)."""
+    data = offline_data("mnist", tuple(FEW_LABELS["classes"]))
+    test_x, test_y = data.split("test")
+    got = submission.fit("TransferClassifier", data=FEW_LABELS, max_epochs=epochs, probes={"test": test_x},
+                         init={"mode": mode, **init}, states=True)
+    logits = expect.tensor(got["after"]["test"], "TransferClassifier.forward")
+    if logits.shape != (len(test_y), 5) or not torch.isfinite(logits).all():
+        raise expect.CheckFailed(f"{mode}: expected finite logits ({len(test_y)}, 5) after training")
+    accuracy = (logits.argmax(dim=1) == test_y).float().mean().item()
+    return accuracy, got["state_before"], got["state_after"]
+
+
+def changed(before, after, prefix):
+    return sorted(name for name in before if name.startswith(prefix) and not torch.equal(before[name], after[name]))
+
+
+@points(2)
+@hint("A linear probe trains the head only: the frozen backbone must not move — not its weights and not its "
+      "batch-norm running statistics (frozen batch norm stays in eval mode).")
+def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission):
+    """Linear probe, trained 30 epochs: every backbone tensor (running statistics too) bitwise unchanged, head changed"""
+    _, before, after = _train(submission, "linear_probe")
+    moved = changed(before, after, "backbone.")
+    if moved:
+        raise expect.CheckFailed(f"linear probe: the backbone changed during training: {moved[:4]}")
+    if not changed(before, after, "head."):
+        raise expect.CheckFailed("linear probe: the head did not change during training")
+
+
+@points(2)
+@hint("Fine-tuning starts from the pretrained backbone (never re-initialise it) and moves it slowly.")
+def test_fine_tune_moves_the_pretrained_backbone(submission):
+    """Fine-tune: starts from the shipped pretrained weights, and training changes the backbone"""
+    from datamodules.pretrained import shipped_state
+
+    _, before, after = _train(submission, "fine_tune", epochs=3)
+    pretrained = {f"backbone.{name}": t for name, t in shipped_state().items()}
+    different = sorted(name for name, t in pretrained.items() if not torch.equal(before.get(name, torch.empty(0)), t))
+    if different:
+        raise expect.CheckFailed(f"fine-tune: the backbone does not start from the pretrained weights: {different[:3]}")
+    if len(changed(before, after, "backbone.")) < 6:
+        raise expect.CheckFailed("fine-tune: training left the backbone (almost) unchanged")
+
+
+@points(3)
+@hint("With 10 labels per class the pretrained features should carry a linear probe far past training from "
+      "scratch; if the probe is weak, check that the backbone is frozen and loaded, not re-initialised.")
+def test_linear_probe_beats_training_from_scratch_with_few_labels(submission):
+    """10 labels per class: linear probe ≥ 0.65 held-out accuracy and ≥ 0.15 above training from scratch"""
+    probe, _, _ = _train(submission, "linear_probe")
+    scratch, _, _ = _train(submission, "scratch")
+    if probe < 0.65 or probe - scratch < 0.15:
+        raise expect.CheckFailed(f"held-out accuracy: linear probe {probe:.3f}, scratch {scratch:.3f}; expected the "
+                                 f"probe ≥ 0.65 and at least 0.15 above scratch")
+
+
+@points(1)
+@hint("At the start of epoch at_epoch (and only then): unfreeze(pl_module.backbone) and "
+      "self.unfreeze_and_add_param_group(pl_module.backbone, optimizer, lr=pl_module.hparams.backbone_lr).")
+def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
+    """UnfreezeBackbone: frozen before training; at epoch at_epoch the backbone joins the optimizer at backbone_lr"""
+    program = Program()
+    model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
+                         mode="fine_tune", backbone_lr=0.002)
+    callback = program.call(None, "UnfreezeBackbone", 2)
+    program.call(callback, "freeze_before_training", model)
+    frozen = flags(program, model, ["backbone." + n for n in BACKBONE_PARAMETERS])
+    optimizer = program.call(model, "configure_optimizers")
+    sizes = []
+    for epoch in range(4):
+        program.call(callback, "finetune_function", model, epoch, optimizer)
+        sizes.append(program.call(program.attr(optimizer, "param_groups"), "__len__"))
+    groups = program.attr(optimizer, "param_groups")
+    got = submission.run(program, what="UnfreezeBackbone")
+    if any(read(got, frozen).values()):
+        raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left backbone parameters trainable")
+    counts = [got[s] for s in sizes]
+    if counts != [1, 1, 2, 2]:
+        raise expect.CheckFailed(f"number of parameter groups after epochs 0–3 with at_epoch=2: {counts}, expected "
+                                 "[1, 1, 2, 2] (the backbone added once, at epoch 2)")
+    last = got[groups][-1]
+    if abs(last["lr"] - 0.002) > 1e-12 or len(last["params"]) != len(BACKBONE_PARAMETERS):
+        raise expect.CheckFailed(f"the added group holds {len(last['params'])} tensors at lr {last['lr']}; expected "
+                                 f"the backbone's {len(BACKBONE_PARAMETERS)} at backbone_lr 0.002")
+
