@@ -15,7 +15,7 @@ import pytest
 
 from .catalog import check_files
 from .intake import IntakeError, take_lab_file
-from .labs import REPO_ROOT, get_lab
+from .labs import REPO_ROOT, LabError, get_lab
 from .plugin import GradingPlugin
 from .report import Results, merge
 from .sandbox import (
@@ -149,6 +149,10 @@ def _shaped(reply, what: str, **fields):
     return reply
 
 
+class NoChecksSelected(LabError):
+    """A -k expression that selects none of a lab's checks."""
+
+
 def run_checks(files: list[Path], submission: Submission, keyword: str | None = None) -> GradingPlugin:
     """Run the checks in files against the submission; ``keyword`` selects some of them, as pytest's -k."""
     plugin = GradingPlugin(submission)
@@ -161,8 +165,8 @@ def run_checks(files: list[Path], submission: Submission, keyword: str | None = 
     with contextlib.redirect_stdout(io.StringIO()):
         code = pytest.main(args, plugins=[plugin])
     if code in (pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.USAGE_ERROR) and keyword:
-        raise ValueError(f"no check matches -k {keyword!r}: give words from the check names that "
-                         "`litlabs check LAB` lists, e.g. -k batchnorm")
+        raise NoChecksSelected(f"no check matches -k {keyword!r}: give words from the check names that "
+                               "`litlabs check LAB` lists, e.g. -k batchnorm")
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"the checks could not be run (pytest exit code {int(code)})")
     return plugin
@@ -214,6 +218,8 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits, landloc
         broken = [o for o in results.outcomes if o.grader_error]
         if broken:  # never let a failure of the judge pass for the student's grade
             results.error = f"{len(broken)} check(s) broke inside the grader, first {broken[0].check}: {broken[0].reason}"
+    except NoChecksSelected:
+        raise  # the caller's mistake, not the grader's
     except Exception as err:  # a failure of the grader itself: score 0, and say why
         results.error = f"{type(err).__name__}: {err}"
     finally:

@@ -229,8 +229,10 @@ def test_ctrl_c_keeps_the_rows_already_graded_and_leaves_no_process(tmp_path):
 
     students = {f"s{i}": (at_top("while True:\n    pass\n") if i == 1 else REFERENCE,) for i in range(4)}
     make_submissions(tmp_path, students)
+    # Ctrl-C's default action even where the tests run in the background (a shell's `cmd &` ignores SIGINT).
     batch = subprocess.Popen(["litlabs", "grade-all", "submissions/", "--out", "grades.csv", "--jobs", "1"],
-                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = tmp_path / "grades-results"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (results / "s0.json").exists():

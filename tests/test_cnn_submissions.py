@@ -8,6 +8,7 @@ mistake, so none of them is there for show.
 """
 import pytest
 
+from grader.grade import NoChecksSelected
 from grader.sandbox import Zygote
 from mutations import LabSources, failed
 
@@ -147,5 +148,5 @@ def test_check_k_runs_only_the_matching_checks_and_says_when_none_match(tmp_path
     results = CNN.grade(tmp_path / "a", zygote, CNN.reference, keyword="batchnorm")
     assert {o.check for o in results.outcomes} == {c for c in CNN.checks if "batchnorm" in c}
     assert results.score == 7
-    with pytest.raises(AssertionError, match="no check matches -k 'convolution_of_nothing'"):
+    with pytest.raises(NoChecksSelected, match="no check matches -k 'convolution_of_nothing'"):
         CNN.grade(tmp_path / "b", zygote, CNN.reference, keyword="convolution_of_nothing")
