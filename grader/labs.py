@@ -62,7 +62,7 @@ def data_shape_kwargs(model_class, datamodule) -> dict:
 
 
 # Lab 4's target task: digits 5–9 (the backbone learned 0–4), 10 labelled images of each.
-FEW_DIGITS = dict(classes=(5, 6, 7, 8, 9), labels_per_class=10, batch_size=25, max_epochs=30)
+FEW_DIGITS = dict(classes=(5, 6, 7, 8, 9), labels_per_class=10, batch_size=25, max_epochs=10)
 
 LABS = {
     lab.name: lab

@@ -101,6 +101,9 @@ def _fit(lab, model_name, spec, module, path, datamodule, config, console, model
 
 def _experiment(lab, name, function, config, console) -> dict:
     """Run a lab's experiment (a function returning {row: {column: accuracy}}); print it and plot it."""
+    from .trainer import _quiet_lightning
+
+    _quiet_lightning()  # the experiment builds its own Trainers
     accelerator = "cpu" if config.accelerator == "auto" and not torch.cuda.is_available() else config.accelerator
     table = function(seed=config.seed, accelerator="gpu" if accelerator == "auto" else accelerator)
     run_dir = Path(config.run_dir) / f"version_{next_version(config.run_dir)}"

@@ -108,6 +108,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # Frozen batch-norm layers (Lab 4) are in eval mode at the start of training on purpose.
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
     # A lab model that augments its batches in on_after_batch_transfer does so on purpose.
     warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
 

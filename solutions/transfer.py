@@ -90,7 +90,7 @@ class TransferClassifier(L.LightningModule):
     """
 
     def __init__(self, backbone="digits04", num_classes: int = 5, mode: str = "linear_probe", k: int = 2,
-                 lr: float = 0.05, backbone_lr: float = 0.005, unfreeze_at: int = 10):
+                 lr: float = 0.5, backbone_lr: float = 0.01, unfreeze_at: int = 5):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -221,7 +221,7 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)  # the backbone learned 0–4; the new task is 
 REGIMES = ("scratch", "linear_probe", "fine_tune")
 
 
-def train_and_test(mode: str, labels_per_class: int, max_epochs: int = 30, seed: int = 0,
+def train_and_test(mode: str, labels_per_class: int, max_epochs: int = 10, seed: int = 0,
                    accelerator: str = "cpu") -> float:
     """Train a TransferClassifier in one mode on labels_per_class images of each target digit; test accuracy."""
     from datamodules import build_datamodule
@@ -237,7 +237,7 @@ def train_and_test(mode: str, labels_per_class: int, max_epochs: int = 30, seed:
     return float(trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"])
 
 
-def compare_regimes(budgets=(10, 100), max_epochs: int = 30, seed: int = 0, accelerator: str = "cpu") -> dict:
+def compare_regimes(budgets=(10, 100), max_epochs: int = 10, seed: int = 0, accelerator: str = "cpu") -> dict:
     """Test accuracy of scratch, linear probe and fine-tuning on digits 5–9, at each label budget.
 
     Returns {labels per class: {regime: accuracy}}, e.g. {10: {"scratch": 0.4, ...}, 100: {...}}.

@@ -1,10 +1,8 @@
 """The datamodules: offline data, torchvision formats on disk, batching, errors."""
-import pickle
 
-import numpy as np
 import pytest
 import torch
-from data_files import write_mnist
+from data_files import write_cifar10, write_mnist
 
 from datamodules import (
     CIFAR10DataModule,
@@ -106,16 +104,7 @@ def test_cifar10_pickled_batches_are_read_by_torchvision(tmp_path, monkeypatch):
 
     # Our files are small, so their checksums differ from the real ones.
     monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
-        batch = {"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), "labels": list(range(10))}
-        with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, f)
+    write_cifar10(tmp_path)
     dm = build_datamodule("cifar10", data_dir=tmp_path)
     assert isinstance(dm, CIFAR10DataModule)
     dm.setup()

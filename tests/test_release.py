@@ -100,7 +100,7 @@ def test_handout_points_come_from_the_checks(instructor_copy, monkeypatch):
 def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
     out = tmp_path / "student"
     assert main(["release", "--student", str(out)]) == 0
-    texts = {p: p.read_text() for p in out.rglob("*") if p.is_file()}
+    texts = {p: p.read_bytes().decode("utf-8", errors="replace") for p in out.rglob("*") if p.is_file()}  # .pt too
     assert out / "labs" / f"{lab}.py" in texts and out / "grader" / "checks" / f"test_{lab}.py" in texts
     assert not (out / "solutions").exists() and not (out / "grader" / "hidden").exists()
     # A solution line is secret unless the stub or the grader's own machinery holds it anyway ("return loss").

@@ -204,25 +204,25 @@ def batchnorm_program(batches, eval_x, init=(), gamma=None, beta=None, grad_out=
 
 def torch_batchnorm(batches, eval_x, init=(), gamma=None, beta=None, grad_out=None):
     """The same run with torch.nn.BatchNorm2d: a dict like the submission's results."""
-    layer = torch.nn.BatchNorm2d(*init).to(batches[0].dtype)
+    torch_bn = torch.nn.BatchNorm2d(*init).to(batches[0].dtype)
     with torch.no_grad():
         if gamma is not None:
-            layer.weight.copy_(gamma)
+            torch_bn.weight.copy_(gamma)
         if beta is not None:
-            layer.bias.copy_(beta)
+            torch_bn.bias.copy_(beta)
     out = {"train": []}
     for i, x in enumerate(batches):
         leaf = x.clone().requires_grad_() if grad_out is not None and i == len(batches) - 1 else x
-        out["train"].append(layer(leaf))
+        out["train"].append(torch_bn(leaf))
     if grad_out is not None:
         out["train"][-1].backward(grad_out)
-        out.update(grad_x=leaf.grad, grad_weight=layer.weight.grad, grad_bias=layer.bias.grad)
+        out.update(grad_x=leaf.grad, grad_weight=torch_bn.weight.grad, grad_bias=torch_bn.bias.grad)
     out["train"] = [t.detach() for t in out["train"]]
-    out.update(running_mean=layer.running_mean, running_var=layer.running_var,
-               num_batches_tracked=layer.num_batches_tracked)
-    layer.eval()
+    out.update(running_mean=torch_bn.running_mean, running_var=torch_bn.running_var,
+               num_batches_tracked=torch_bn.num_batches_tracked)
+    torch_bn.eval()
     with torch.no_grad():
-        out.update(eval=layer(eval_x), eval_one=layer(eval_x[:1]))
+        out.update(eval=torch_bn(eval_x), eval_one=torch_bn(eval_x[:1]))
     return out
 
 
