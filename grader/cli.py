@@ -42,6 +42,8 @@ def _add_train(sub):
     p.add_argument("--download", action="store_true", help="let torchvision download the data set")
     p.add_argument("--run-dir", help="where logs, the plot and weights go, one version_N folder per run "
                                      "(default: runs/LAB-MODEL)")
+    p.add_argument("--backbone", help="a pretrained backbone (transfer: digits04, or resnet18 from the torch cache, "
+                                      "which trains on CIFAR-10 from --data-dir)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="an argument for the model, e.g. --set dropout=0 --set hidden=[512,256] (repeatable)")
     p.add_argument("--no-progress-bar", action="store_true")
@@ -52,6 +54,10 @@ def cmd_train(args) -> int:
     from .labs import get_lab
 
     lab = get_lab(args.lab)  # a mistyped name is answered before torch is imported
+    if args.backbone:  # the lab's model built on that backbone (its data set with it), else the default one
+        args.set.append(f"backbone={args.backbone}")
+        args.model = args.model or next((name for name, spec in lab.models.items()
+                                         if spec.init.get("backbone") == args.backbone), None)
     model = args.model or lab.default_model
     spec = lab.models.get(model)
     from .train import train_lab

@@ -36,7 +36,7 @@ def test_resnet18_is_read_from_the_torch_cache_and_a_missing_file_is_explained(t
 
 
 def test_resnet18_fine_tunes_on_cifar10_files_offline(tmp_path, monkeypatch, capsys):
-    """`litlabs train transfer --model resnet18 --data-dir DIR`: the real loading code, on small files."""
+    """`litlabs train transfer --backbone resnet18 --data-dir DIR`: the real loading code, on small files."""
     import torchvision
     import torchvision.datasets.cifar as cifar
 
@@ -46,7 +46,7 @@ def test_resnet18_fine_tunes_on_cifar10_files_offline(tmp_path, monkeypatch, cap
     torch.save(torchvision.models.resnet18(weights=None).state_dict(),
                tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
     write_cifar10(tmp_path / "data")
-    assert main(["train", "transfer", "--model", "resnet18", "--data-dir", str(tmp_path / "data"), "--batch-size", "8",
+    assert main(["train", "transfer", "--backbone", "resnet18", "--data-dir", str(tmp_path / "data"), "--batch-size", "8",
                  "--max-steps", "2", "--accelerator", "cpu", "--run-dir", str(tmp_path / "runs"),
                  "--no-progress-bar"]) == 0
     out = capsys.readouterr().out
