@@ -104,8 +104,7 @@ def _experiment(lab, name, function, config, console) -> dict:
     from .trainer import _quiet_lightning
 
     _quiet_lightning()  # the experiment builds its own Trainers
-    accelerator = "cpu" if config.accelerator == "auto" and not torch.cuda.is_available() else config.accelerator
-    table = function(seed=config.seed, accelerator="gpu" if accelerator == "auto" else accelerator)
+    table = function(seed=config.seed, accelerator=config.accelerator)  # "auto" is the Trainer's to resolve
     run_dir = Path(config.run_dir) / f"version_{next_version(config.run_dir)}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").write_text(json.dumps({str(k): v for k, v in table.items()}, indent=2))

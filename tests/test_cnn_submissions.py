@@ -9,18 +9,11 @@ mistake, so none of them is there for show.
 import pytest
 
 from grader.grade import NoChecksSelected
-from grader.sandbox import Zygote
 from mutations import LabSources, failed
 
 CNN = LabSources("cnn")
 QUICK = "not learns"  # every check but the two that train LeNet-5
 LEARNS = {"test_lenet5_learns_mnist", "test_lenet5_without_batch_norm_and_with_augmentation_learns"}
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as z:
-        yield z
 
 
 BN_TRAINING, BN_EVAL = "test_batchnorm_training_mode_matches_torch", "test_batchnorm_eval_mode_uses_running_statistics"

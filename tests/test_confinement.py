@@ -17,7 +17,7 @@ from sandbox_python import sandbox_python
 
 from grader.grade import grade
 from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, Sandbox, Zygote, choose_identity, landlock_abi
+from grader.sandbox import Limits, Sandbox, choose_identity, landlock_abi
 
 PROBE = '''
 import os, signal, socket
@@ -50,12 +50,6 @@ def probe(action, target):
 needs_landlock = pytest.mark.skipif(
     not landlock_abi() and not os.environ.get("LITLABS_REQUIRE_SANDBOX"),
     reason="this kernel has no Landlock (CI requires it: LITLABS_REQUIRE_SANDBOX)")
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as z:
-        yield z
 
 
 @pytest.fixture(scope="module")

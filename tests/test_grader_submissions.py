@@ -16,7 +16,7 @@ from gradescope_format import assert_gradescope_results
 from grader.grade import grade
 from grader.labs import REPO_ROOT
 from grader.report import write_json_atomically
-from grader.sandbox import Limits, Zygote, choose_identity
+from grader.sandbox import Limits, choose_identity
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
@@ -33,12 +33,6 @@ ALL_CHECKS = {
 }
 # Short limits keep the hanging submissions quick to grade.
 LIMITS = Limits(call_seconds=4, import_seconds=6)
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as z:
-        yield z
 
 
 @pytest.fixture(scope="module")

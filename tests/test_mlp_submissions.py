@@ -6,25 +6,9 @@ one mistake, so none of them is there for show.
 """
 import pytest
 
-from grader.sandbox import Zygote
 from mutations import LabSources, failed
 
 MLP = LabSources("mlp")
-REFERENCE, STUB, ALL_CHECKS, FULL = MLP.reference, MLP.stub, MLP.checks, MLP.full
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as z:
-        yield z
-
-
-def mutate(*replacements):
-    return MLP.mutate(*replacements)
-
-
-def run_grade(tmp_path, zygote, source):
-    return MLP.grade(tmp_path, zygote, source)
 
 
 SECRET_AUTOGRAD_BACKWARD = '''        with torch.enable_grad():
@@ -135,35 +119,35 @@ WRONG = {
 
 
 def test_reference_gets_full_marks_and_the_stub_zero(tmp_path, zygote):
-    results = run_grade(tmp_path, zygote, REFERENCE)
-    assert failed(results) == set() and results.score == FULL == 33
-    results = run_grade(tmp_path, zygote, STUB)
-    assert results.score == 0 and failed(results) == ALL_CHECKS
+    results = MLP.grade(tmp_path, zygote, MLP.reference)
+    assert failed(results) == set() and results.score == MLP.full == 33
+    results = MLP.grade(tmp_path, zygote, MLP.stub)
+    assert results.score == 0 and failed(results) == MLP.checks
     assert all(o.reason.startswith("NotImplementedError: ") and o.hint for o in results.outcomes)
 
 
 @pytest.mark.parametrize("mistake", list(WRONG))
 def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zygote):
     replacements, expected = WRONG[mistake]
-    results = run_grade(tmp_path, zygote, mutate(*replacements))
+    results = MLP.grade(tmp_path, zygote, MLP.mutate(*replacements))
     assert failed(results) == expected
-    assert results.score == FULL - sum(o.points for o in results.outcomes if o.check in expected)
+    assert results.score == MLP.full - sum(o.points for o in results.outcomes if o.check in expected)
 
 
 def test_every_check_catches_at_least_one_mistake():
     caught = set().union(*(expected for _, expected in WRONG.values()))
-    assert ALL_CHECKS - caught == set()
+    assert MLP.checks - caught == set()
 
 
 def test_a_backward_that_uses_autograd_is_named_in_the_reason(tmp_path, zygote):
-    results = run_grade(tmp_path, zygote, mutate(*WRONG["Linear: backward secretly uses autograd"][0]))
+    results = MLP.grade(tmp_path, zygote, MLP.mutate(*WRONG["Linear: backward secretly uses autograd"][0]))
     reason = next(o.reason for o in results.outcomes if o.check == "test_linear_backward_is_written_by_hand")
     assert "autograd was used inside a backward that must be written by hand" in reason
 
 
 def test_a_wrong_submission_graded_twice_gets_the_same_outcomes(tmp_path, zygote):
     """A mistake whose effect depends on the order of the graph walk: that order must not vary between runs."""
-    source = mutate(*WRONG["Value: a gradient assigned instead of accumulated"][0])
-    first, second = (run_grade(tmp_path / run, zygote, source) for run in ("a", "b"))
+    source = MLP.mutate(*WRONG["Value: a gradient assigned instead of accumulated"][0])
+    first, second = (MLP.grade(tmp_path / run, zygote, source) for run in ("a", "b"))
     assert [(o.check, o.passed, o.reason) for o in first.outcomes] == \
         [(o.check, o.passed, o.reason) for o in second.outcomes]

@@ -1,16 +1,9 @@
 """Lab 4's checks against deliberately wrong implementations: each mistake is caught by the checks meant for it."""
 import pytest
 
-from grader.sandbox import Zygote
 from mutations import LabSources, failed
 
 TRANSFER = LabSources("transfer")
-
-
-@pytest.fixture(scope="module")
-def zygote():
-    with Zygote() as z:
-        yield z
 
 
 PROBE_BITWISE = "test_linear_probe_training_leaves_the_backbone_bitwise_unchanged"
