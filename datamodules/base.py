@@ -38,18 +38,21 @@ class InMemoryDataModule(L.LightningDataModule):
       for a binary task
     - labels_per_class: keep only the first k training examples of each class (few-label
       transfer); validation and test keep every example
+    - random_labels: replace every training label by a seeded random class (a control: a model
+      that ignores the labels, such as Lab 5's rotation pretext, cannot tell the difference)
     """
 
     name = "in-memory"
     num_classes = 10
 
     def __init__(self, batch_size: int = 256, seed: int = 0, classes: tuple[int, ...] | None = None,
-                 labels_per_class: int | None = None):
+                 labels_per_class: int | None = None, random_labels: bool = False):
         super().__init__()
         self.batch_size = batch_size
         self.seed = seed
         self.classes = tuple(classes) if classes is not None else None
         self.labels_per_class = labels_per_class
+        self.random_labels = random_labels
         self.source = ""
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
@@ -68,6 +71,10 @@ class InMemoryDataModule(L.LightningDataModule):
         self._splits = {n: (x, splits[n][1]) for n, x in zip(names, normalized)}
         if self.labels_per_class is not None:  # after normalising: the statistics need no labels
             self._splits["train"] = self._first_per_class(*self._splits["train"], self.labels_per_class)
+        if self.random_labels:
+            x, y = self._splits["train"]
+            generator = torch.Generator().manual_seed(self.seed + 1)
+            self._splits["train"] = (x, torch.randint(0, self.output_classes, y.shape, generator=generator))
         log.info("data: %s (%s)", self.name, self.source)
 
     @staticmethod

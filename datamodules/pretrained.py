@@ -4,6 +4,9 @@
   with the package (``digits04_backbone.pt``, about 100 KB) so grading never waits for it.
   ``python -m datamodules.pretrained`` makes it again, the same bits every time (a test proves
   the shipped file is what this module makes).
+- ``"rotation"``: the same CNN pretrained *without labels* on Lab 5's rotation pretext (predict
+  which of four quarter turns an image shows), shipped as ``rotation_backbone.pt``; made by
+  ``python -m datamodules.pretrained`` with the reference's ``rotate_batch``.
 - ``"resnet18"``: torchvision's ImageNet ResNet-18, read from the local torch cache
   (``$TORCH_HOME/hub/checkpoints``); nothing is downloaded.
 
@@ -21,6 +24,8 @@ from torch import nn
 from .errors import DataError
 
 SHIPPED = Path(__file__).with_name("digits04_backbone.pt")
+SHIPPED_ROTATION = Path(__file__).with_name("rotation_backbone.pt")
+SHIPPED_FILES = {"digits04": SHIPPED, "rotation": SHIPPED_ROTATION}
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 RESNET18_FILE = "resnet18-f37072fd.pth"  # the name torchvision gives ResNet18_Weights.IMAGENET1K_V1
 
@@ -75,6 +80,37 @@ def pretrain_digit_backbone(epochs: int = 4, seed: int = 0) -> dict[str, torch.T
         torch.set_num_threads(threads)
 
 
+def pretrain_rotation_backbone(rotate_batch, images_per_class: int = 100, epochs: int = 5,
+                               seed: int = 0) -> dict[str, torch.Tensor]:
+    """Train DigitBackbone with a 4-way head to predict rotations, on unlabelled training images.
+
+    rotate_batch: Lab 5's function, images (N, C, H, W) → (4N rotated images, 4N rotation labels).
+    The images: the first ``images_per_class`` training images of each digit, their labels unused.
+    A plain loop on one thread with a fixed seed, as for digits04. Returns the backbone's state_dict.
+    """
+    from . import build_datamodule
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        x, _ = build_datamodule("mnist", labels_per_class=images_per_class, seed=seed).split("train")
+        backbone, head = DigitBackbone(), nn.Linear(DigitBackbone.num_features, 4)
+        parameters = [*backbone.parameters(), *head.parameters()]
+        optimizer = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(epochs):
+            for index in torch.randperm(len(x), generator=generator).split(64):
+                rotated, rotations = rotate_batch(x[index])
+                loss = F.cross_entropy(head(backbone(rotated)), rotations)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        return backbone.state_dict()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def resnet18_backbone() -> nn.Module:
     """torchvision's ResNet-18 with ImageNet weights from the torch cache, its classifier removed."""
     import torchvision
@@ -96,22 +132,25 @@ def resnet18_backbone() -> nn.Module:
 
 
 def load_backbone(name: str = "digits04") -> nn.Module:
-    """A pretrained backbone by name: "digits04" (shipped) or "resnet18" (from the torch cache)."""
+    """A pretrained backbone by name: "digits04" or "rotation" (shipped), "resnet18" (from the torch cache)."""
     if name == "resnet18":
         return resnet18_backbone()
-    if name != "digits04":
-        raise DataError(f"unknown backbone {name!r}; known backbones: digits04, resnet18")
+    if name not in SHIPPED_FILES:
+        raise DataError(f"unknown backbone {name!r}; known backbones: {', '.join(SHIPPED_FILES)}, resnet18")
     backbone = DigitBackbone()
-    backbone.load_state_dict(shipped_state())
+    backbone.load_state_dict(shipped_state(name))
     return backbone
 
 
-@lru_cache(maxsize=1)
-def shipped_state() -> dict[str, torch.Tensor]:
-    """The shipped digits04 weights, read once (the grader's workers inherit them)."""
-    return torch.load(SHIPPED, weights_only=True)
+@lru_cache(maxsize=None)
+def shipped_state(name: str = "digits04") -> dict[str, torch.Tensor]:
+    """The weights of a shipped backbone, read once (the grader's workers inherit them)."""
+    return torch.load(SHIPPED_FILES[name], weights_only=True)
 
 
 if __name__ == "__main__":
+    from solutions.rotation import rotate_batch  # the reference: only in the instructor's checkout
+
     torch.save(pretrain_digit_backbone(), SHIPPED)
-    print(f"wrote {SHIPPED}")
+    torch.save(pretrain_rotation_backbone(rotate_batch), SHIPPED_ROTATION)
+    print(f"wrote {SHIPPED} and {SHIPPED_ROTATION}")

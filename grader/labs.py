@@ -81,6 +81,9 @@ LABS = {
              "compare": Model("compare_regimes"),  # an experiment: a function, not a model
              "resnet18": Model("TransferClassifier", dataset="cifar10", max_epochs=5,
                                init={"backbone": "resnet18", "mode": "fine_tune"})}),
+        Lab("rotation", "Self-supervised learning: a rotation pretext task, then a linear probe with few labels",
+            {"pretext": Model("RotationPretext", max_epochs=5),
+             "probe": Model("ssl_experiment")}),  # rotation features vs random features, 10 labels per digit
     ]
 }
 

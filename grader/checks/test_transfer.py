@@ -11,40 +11,13 @@ from grader import expect
 from grader.convergence import offline_data
 from grader.expect import random_tensor as _random
 from grader.grade import Program
+from grader.modules import BACKBONE_PARAMETERS, BATCHNORMS, changed, flags, read, small_backbone
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
 # The lab's target task: digits 5–9 with 10 labelled images each (the shipped backbone learned 0–4).
 FEW_LABELS = {"name": "mnist", "classes": [5, 6, 7, 8, 9], "labels_per_class": 10, "batch_size": 25}
 EPOCHS = 10
-
-
-def small_backbone(features=7):
-    """A backbone that is not the lab's, with another feature size: conv → BN → ReLU → conv → BN → pool."""
-    backbone = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-                                   torch.nn.Conv2d(4, features, 3), torch.nn.BatchNorm2d(features),
-                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-    backbone.num_features = features
-    return backbone
-
-
-def flags(program, module, names):
-    """Refs to requires_grad of each dotted parameter name, e.g. "1.weight", in the worker's module."""
-    refs = {}
-    for name in names:
-        target = module
-        for part in name.split("."):
-            target = program.attr(target, part)
-        refs[name] = program.attr(target, "requires_grad")
-    return refs
-
-
-def read(got, refs):
-    return {name: got[ref] for name, ref in refs.items()}
-
-
-BACKBONE_PARAMETERS = [name for name, _ in small_backbone().named_parameters()]
-BATCHNORMS = ["1", "4"]
 
 
 @points(1)
@@ -177,10 +150,6 @@ def _train(submission, mode, epochs=EPOCHS, **init):
         raise expect.CheckFailed(f"{mode}: expected finite logits ({len(test_y)}, 5) after training")
     accuracy = (logits.argmax(dim=1) == test_y).float().mean().item()
     return accuracy, got["state_before"], got["state_after"]
-
-
-def changed(before, after, prefix):
-    return sorted(name for name in before if name.startswith(prefix) and not torch.equal(before[name], after[name]))
 
 
 @points(2)

@@ -2,7 +2,8 @@
 import pytest
 
 from grader import expect
-from grader.checks.test_transfer import _train, changed
+from grader.checks.test_transfer import _train
+from grader.modules import changed
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

@@ -1,0 +1,228 @@
+"""Checks for Lab 5 (self-supervised rotation pretext) that students can run themselves.
+
+The judge makes its own rotated images for every comparison (``judge_rotations``) and scores
+what the worker sends back: rotated batches, losses, logits on held-out images, model states.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader import expect
+from grader.convergence import offline_data
+from grader.expect import random_tensor as _random
+from grader.grade import Program
+from grader.modules import BACKBONE_PARAMETERS, BATCHNORMS, changed, flags, read, small_backbone
+from grader.sandbox import SubmissionError
+
+points, hint = pytest.mark.points, pytest.mark.hint
+
+# The pretext's unlabelled images: the first 100 training images of each digit (their labels unused).
+PRETEXT_DATA = {"name": "mnist", "labels_per_class": 100, "batch_size": 64}
+PRETEXT_EPOCHS = 3
+# The real task: 10 labelled images of each digit.
+FEW_LABELS = {"name": "mnist", "labels_per_class": 10, "batch_size": 50}
+PROBE_EPOCHS = 20
+
+
+def judge_rotations(x):
+    """The documented result of rotate_batch, made here: blocks of N images turned by k·90°, k = 0..3."""
+    turned = [x.rot90(k, (2, 3)) for k in range(4)]
+    return torch.cat(turned), torch.arange(4).repeat_interleave(len(x))
+
+
+def rotate(submission, x):
+    got = submission.call("rotate_batch", x)
+    rotated, rotations = expect.pair(got, "rotate_batch")
+    return expect.tensor(rotated, "rotate_batch's images"), expect.tensor(rotations, "rotate_batch's labels")
+
+
+@points(1)
+@hint("torch.cat the four torch.rot90 turns on the last two dimensions; labels from torch.arange, int64, on x's "
+      "device; check H == W first and raise ValueError otherwise.")
+def test_rotate_batch_shapes_and_dtypes(submission):
+    """rotate_batch: (4N, C, H, W) images in x's dtype, (4N,) int64 labels; non-square images raise ValueError"""
+    for n, c, size, dtype in [(1, 1, 5, torch.float32), (3, 2, 4, torch.float64), (2, 3, 7, torch.float32)]:
+        x = _random(n, c, size, size, dtype=dtype)
+        rotated, rotations = rotate(submission, x)
+        if rotated.shape != (4 * n, c, size, size) or rotated.dtype != dtype:
+            raise expect.CheckFailed(f"rotate_batch of {tuple(x.shape)} {dtype}: expected images ({4 * n}, {c}, "
+                                     f"{size}, {size}) in {dtype}, got {expect.describe(rotated)}")
+        if rotations.shape != (4 * n,) or rotations.dtype != torch.int64:
+            raise expect.CheckFailed(f"rotate_batch of {n} images: expected labels ({4 * n},) int64, got "
+                                     f"{expect.describe(rotations)}")
+    try:
+        submission.call("rotate_batch", _random(2, 1, 4, 6))
+    except SubmissionError as err:
+        if not str(err).startswith("ValueError"):
+            raise expect.CheckFailed(f"rotate_batch of non-square images (2, 1, 4, 6): expected a ValueError, "
+                                     f"got {err}") from None
+    else:
+        raise expect.CheckFailed("rotate_batch of non-square images (2, 1, 4, 6) must raise ValueError (a quarter "
+                                 "turn changes their shape)")
+
+
+@points(2)
+@hint("Block k of the result is the whole batch turned k times, torch.rot90(x, k, dims=(-2, -1)), and every label "
+      "in block k is k; counter-clockwise is rot90's own direction.")
+def test_rotate_batch_labels_match_the_rotations(submission):
+    """rotate_batch: image k·N + i is x[i] turned k·90° counter-clockwise, labelled k; turning back recovers x"""
+    x = _random(3, 2, 5, 5)
+    rotated, rotations = rotate(submission, x)
+    expected_images, expected_labels = judge_rotations(x)
+    if rotated.shape != expected_images.shape or rotations.shape != expected_labels.shape:
+        raise expect.CheckFailed(f"rotate_batch of (3, 2, 5, 5): got {expect.describe(rotated)} and "
+                                 f"{expect.describe(rotations)}")
+    if not torch.equal(rotations, expected_labels):
+        raise expect.CheckFailed(f"labels {rotations.tolist()}, expected {expected_labels.tolist()} "
+                                 f"(block k of N images is labelled k)")
+    for i in range(len(rotated)):
+        k, source = int(rotations[i]), i % len(x)
+        if not torch.equal(rotated[i].rot90(-k, (1, 2)), x[source]):
+            wrong = next((j for j in range(4) if torch.equal(rotated[i], x[source].rot90(j, (1, 2)))), None)
+            found = f"it is x[{source}] turned {wrong}·90°" if wrong is not None else "it is no turn of it"
+            raise expect.CheckFailed(f"image {i}, labelled {k}: turning it back by {k}·90° does not give x[{source}]; "
+                                     f"{found}")
+    first = [rotated[k * len(x)] for k in range(4)]
+    if any(torch.equal(first[a], first[b]) for a in range(4) for b in range(a + 1, 4)):
+        raise expect.CheckFailed("the four rotations of x[0] are not all different")
+
+
+@points(1)
+@hint("Size the head from backbone.num_features (never a number written here) to NUM_ROTATIONS outputs.")
+def test_pretext_head_gives_four_rotation_logits(submission):
+    """RotationPretext: rotation logits (N, 4), the head sized from backbone.num_features"""
+    for backbone, x in [(None, _random(2, 1, 28, 28)), (small_backbone(7), _random(3, 1, 10, 10))]:
+        program = Program()
+        model = program.call(None, "RotationPretext", program.value(backbone) if backbone is not None else None)
+        program.call(model, "eval")
+        logits = program.call(model, "forward", x)
+        got = expect.tensor(submission.run(program, what="RotationPretext.forward")[logits], "forward")
+        if got.shape != (len(x), 4):
+            raise expect.CheckFailed(f"RotationPretext.forward on {tuple(x.shape)}: expected rotation logits "
+                                     f"({len(x)}, 4), got {tuple(got.shape)}")
+
+
+@points(2)
+@hint("pretext_step keeps the batch's images and drops its class labels; the loss is the cross-entropy of the "
+      "model's logits on the rotated images against the rotations.")
+def test_pretext_loss_is_the_cross_entropy_of_the_rotations(submission):
+    """training_step: the cross-entropy of the model's rotation logits on the rotated batch, whatever the labels"""
+    x, y = _random(4, 1, 6, 6), torch.tensor([0, 1, 2, 3])
+    rotated, rotations = judge_rotations(x)
+    program = Program()
+    model = program.call(None, "RotationPretext", program.value(small_backbone(5)))
+    program.call(model, "eval")  # batch norm on its running statistics: the same logits in every call
+    loss = program.call(model, "training_step", [x, y], 0)
+    wrong = program.call(model, "training_step", [x, torch.tensor([7, 7, 7, 7])], 0)
+    logits = program.call(model, "forward", rotated)
+    got = submission.run(program, what="RotationPretext.training_step")
+    expected = F.cross_entropy(expect.tensor(got[logits], "forward"), rotations)
+    expect.close(got[loss], expected, "training_step's loss", "4 images of 6×6, labels [0, 1, 2, 3]", atol=1e-5)
+    expect.close(got[wrong], got[loss], "training_step's loss", "the same images with every label 7", atol=0)
+
+
+def fit_pretext(submission, data, epochs, **options):
+    """Train a RotationPretext in the worker; return (pretext loss before, after, pretext accuracy on the judge's
+    rotated held-out images, the fit's reply)."""
+    test_x, _ = offline_data("mnist").split("test")
+    rotated, rotations = judge_rotations(test_x)
+    got = submission.fit("RotationPretext", data=data, max_epochs=epochs, probes={"test": rotated}, **options)
+    before = expect.tensor(got["before"]["test"], "RotationPretext.forward")
+    after = expect.tensor(got["after"]["test"], "RotationPretext.forward")
+    if after.shape != (len(rotated), 4) or not torch.isfinite(after).all():
+        raise expect.CheckFailed(f"after training: expected finite rotation logits ({len(rotated)}, 4), got "
+                                 f"{expect.describe(after)}")
+    accuracy = (after.argmax(dim=1) == rotations).float().mean().item()
+    return F.cross_entropy(before, rotations).item(), F.cross_entropy(after, rotations).item(), accuracy, got
+
+
+@points(2)
+@hint("The pretext's only labels are the rotations it makes itself: never read the batch's class labels.")
+def test_pretext_training_never_uses_the_class_labels(submission):
+    """Trained on the same images with every class label scrambled, RotationPretext ends bitwise the same"""
+    small = {"name": "mnist", "labels_per_class": 10, "batch_size": 50}
+    _, _, _, right = fit_pretext(submission, small, 1, states=True)
+    _, _, _, scrambled = fit_pretext(submission, {**small, "random_labels": True}, 1, states=True)
+    if not changed(right["state_before"], right["state_after"], ""):
+        raise expect.CheckFailed("one epoch of pretext training changed nothing in the model")
+    different = changed(right["state_after"], scrambled["state_after"], "")
+    if different:
+        raise expect.CheckFailed(f"with the class labels scrambled, training ended elsewhere: {different[:3]} differ; "
+                                 "the pretext must not use the class labels")
+
+
+@points(3)
+@hint("If the loss does not fall, check that the labels you train on are the rotations and line up with the "
+      "rotated images (block k labelled k).")
+def test_pretext_training_learns_to_predict_rotations(submission):
+    """3 epochs on 1,000 unlabelled images: pretext loss falls by a quarter; held-out pretext accuracy ≥ 0.6"""
+    before, after, accuracy, _ = fit_pretext(submission, PRETEXT_DATA, PRETEXT_EPOCHS)
+    if not after < 0.75 * before or accuracy < 0.6:
+        raise expect.CheckFailed(f"pretext loss on held-out rotated images {before:.3f} → {after:.3f}, pretext "
+                                 f"accuracy {accuracy:.3f}; expected the loss below {0.75 * before:.3f} and the "
+                                 f"accuracy ≥ 0.6 (chance: 0.25)")
+
+
+@points(2)
+@hint("Freeze the backbone in __init__ (requires_grad_(False), eval()); train() must put it back in eval mode; the "
+      "optimizer gets the head's parameters only.")
+def test_linear_probe_freezes_the_backbone(submission):
+    """LinearProbe: the backbone frozen (no gradients, eval mode after train()); the optimizer holds the head only"""
+    program = Program()
+    model = program.call(None, "LinearProbe", program.value(small_backbone()), num_classes=3)
+    program.call(model, "train")
+    refs = flags(program, model, ["backbone." + name for name in BACKBONE_PARAMETERS])
+    modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
+    head = program.attr(program.attr(model, "head"), "training")
+    optimizer = program.call(model, "configure_optimizers")
+    groups = program.attr(optimizer, "param_groups")
+    logits = program.call(model, "forward", _random(2, 1, 9, 9))
+    got = submission.run(program, what="LinearProbe")
+    learning = [name for name, flag in read(got, refs).items() if flag]
+    if learning:
+        raise expect.CheckFailed(f"backbone parameters still requiring a gradient: {learning}")
+    if any(read(got, modes).values()) or got[head] is not True:
+        raise expect.CheckFailed(f"after model.train(): backbone batch norm in training mode {read(got, modes)}, head "
+                                 f"in training mode {got[head]}; expected the backbone in eval mode, the head training")
+    if not isinstance(got[groups], list) or sum(len(g["params"]) for g in got[groups]) != 2:
+        raise expect.CheckFailed("configure_optimizers must return an optimizer over the head's 2 tensors only")
+    if expect.tensor(got[logits], "forward").shape != (2, 3):
+        raise expect.CheckFailed(f"forward: expected logits (2, 3), got {expect.describe(got[logits])}")
+
+
+def fit_probe(submission, backbone, states=False):
+    """Train a LinearProbe on 10 labels per digit; return (held-out accuracy, the fit's reply)."""
+    test_x, test_y = offline_data("mnist").split("test")
+    init = {"backbone": backbone} if backbone else {}
+    got = submission.fit("LinearProbe", data=FEW_LABELS, max_epochs=PROBE_EPOCHS, probes={"test": test_x},
+                         init=init, states=states)
+    logits = expect.tensor(got["after"]["test"], "LinearProbe.forward")
+    if logits.shape != (len(test_y), 10) or not torch.isfinite(logits).all():
+        raise expect.CheckFailed(f"after training: expected finite logits ({len(test_y)}, 10), got "
+                                 f"{expect.describe(logits)}")
+    return (logits.argmax(dim=1) == test_y).float().mean().item(), got
+
+
+@points(2)
+@hint("A frozen backbone must not move at all: not its weights, and not its batch-norm running statistics (keep "
+      "it in eval mode, also after Lightning calls model.train()).")
+def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission):
+    """LinearProbe on the rotation backbone, trained: every backbone tensor bitwise unchanged, the head changed"""
+    _, got = fit_probe(submission, "rotation", states=True)
+    moved = changed(got["state_before"], got["state_after"], "backbone.")
+    if moved:
+        raise expect.CheckFailed(f"the backbone changed during training: {moved[:4]}")
+    if not changed(got["state_before"], got["state_after"], "head."):
+        raise expect.CheckFailed("the head did not change during training")
+
+
+@points(3)
+@hint("If both probes are weak, check that only the head learns and that forward feeds the backbone's features "
+      "to the head; if they are close, check that the backbone is not re-initialised.")
+def test_rotation_features_beat_random_features_with_few_labels(submission):
+    """10 labels per digit: a linear probe on rotation features ≥ 0.35 and ≥ 0.1 above one on random features"""
+    rotation, _ = fit_probe(submission, "rotation")
+    random, _ = fit_probe(submission, None)
+    if rotation < 0.35 or rotation - random < 0.1:
+        raise expect.CheckFailed(f"held-out accuracy of the linear probe: on rotation features {rotation:.3f}, on "
+                                 f"random features {random:.3f}; expected ≥ 0.35 and at least 0.1 above random")

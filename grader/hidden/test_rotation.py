@@ -1,0 +1,45 @@
+"""Hidden checks for Lab 5: graded, shown after grades are published, never shipped to students."""
+import pytest
+import torch
+
+from grader import expect
+from grader.checks.test_rotation import judge_rotations
+from grader.expect import random_tensor as _random
+from grader.grade import Program
+from grader.modules import small_backbone
+
+points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
+
+
+@points(1)
+@hidden
+@hint("Build the result from x without writing into x (no in-place operations on the input).")
+def test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes(submission):
+    """rotate_batch on a batch of one 3×3 image and on 16-channel 2×2 images: right result, input untouched"""
+    for x in (_random(1, 1, 3, 3, seed=1), _random(5, 16, 2, 2, seed=2)):
+        program = Program()
+        sent = program.value(x)
+        result = program.call(None, "rotate_batch", sent)
+        got = submission.run(program, what="rotate_batch")
+        rotated, _ = judge_rotations(x)
+        expect.close(expect.pair(got[result], "rotate_batch")[0], rotated, "rotate_batch's images",
+                     f"x of shape {tuple(x.shape)}", atol=0, rtol=0)
+        expect.close(got[sent], x, "x after rotate_batch", f"x of shape {tuple(x.shape)}", atol=0, rtol=0)
+
+
+@points(1)
+@hidden
+@hint("In training mode too, the frozen backbone must normalise with its running statistics and never update them.")
+def test_linear_probe_forward_in_training_mode_keeps_the_statistics(submission):
+    """LinearProbe after train(): forward passes leave the backbone's batch-norm running statistics untouched"""
+    backbone = small_backbone()
+    program = Program()
+    model = program.call(None, "LinearProbe", program.value(backbone), num_classes=4)
+    program.call(model, "train")
+    program.call(model, "forward", _random(8, 1, 9, 9, scale=3.0))
+    program.call(model, "forward", _random(8, 1, 9, 9, seed=1, scale=3.0))
+    state = program.call(program.attr(model, "backbone"), "state_dict")
+    got = submission.run(program, what="LinearProbe.forward")
+    for name, tensor in backbone.state_dict().items():
+        if not torch.equal(got[state][name], tensor):
+            raise expect.CheckFailed(f"two forward passes in training mode changed backbone {name}")

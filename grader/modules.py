@@ -1,0 +1,44 @@
+"""Helpers for checks that build nn.Modules in the worker and read back their flags and state.
+
+Shared by the labs whose checks freeze, probe or compare backbones (Labs 4 and 5).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def small_backbone(features: int = 7) -> torch.nn.Module:
+    """A backbone that is not the labs', with another feature size: conv → BN → ReLU → conv → BN → pool.
+
+    Images (N, 1, H, W) with H, W ≥ 5 → features (N, features); ``num_features`` says how many.
+    """
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(4, features, 3), torch.nn.BatchNorm2d(features),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    backbone.num_features = features
+    return backbone
+
+
+BACKBONE_PARAMETERS = [name for name, _ in small_backbone().named_parameters()]
+BATCHNORMS = ["1", "4"]  # the batch-norm layers of small_backbone
+
+
+def flags(program, module, names) -> dict:
+    """Refs to requires_grad of each dotted parameter name, e.g. "1.weight", of a module in the worker."""
+    refs = {}
+    for name in names:
+        target = module
+        for part in name.split("."):
+            target = program.attr(target, part)
+        refs[name] = program.attr(target, "requires_grad")
+    return refs
+
+
+def read(got, refs: dict) -> dict:
+    """The values behind a dict of refs, once the program has run."""
+    return {name: got[ref] for name, ref in refs.items()}
+
+
+def changed(before: dict, after: dict, prefix: str) -> list[str]:
+    """The names under ``prefix`` of the state_dict tensors that differ between two states, bit for bit."""
+    return sorted(name for name in before if name.startswith(prefix) and not torch.equal(before[name], after[name]))

@@ -1,0 +1,45 @@
+"""Given code that the labs' LightningModules share. Not generated from solutions/ and not graded.
+
+``EpochMetrics`` is the bookkeeping every classifier in the labs does the same way: a mean loss
+and an accuracy for each stage, accumulated batch by batch and logged once per epoch.
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torchmetrics
+
+STAGES = {"fit": "train", "val": "val", "test": "test"}  # Lightning's stage -> the prefix of the logged names
+
+
+class EpochMetrics(torch.nn.Module):
+    """Mean loss and accuracy of each stage over an epoch, logged as ``train_loss``, ``val_acc``, ...
+
+    torchmetrics objects accumulate batch by batch and synchronise across DDP processes when
+    computed, so the epoch figures cover the whole data set, whatever the number of processes.
+    Logging once per epoch instead of once per step keeps Lightning's per-step cost low.
+
+    Use: ``self.metrics = EpochMetrics(num_classes)`` in ``__init__``;
+    ``self.metrics.update(stage, loss, logits, targets)`` in each step (stage: "fit", "val", "test");
+    ``self.metrics.log_epoch(self, stage)`` in ``on_train_epoch_end`` and its siblings.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.stages = torch.nn.ModuleDict({
+            stage: torchmetrics.MetricCollection({
+                "loss": torchmetrics.MeanMetric(),
+                "acc": torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro",
+                                                                      validate_args=False),
+            }) for stage in STAGES})
+
+    def update(self, stage: str, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add one batch: the batch's mean loss (a scalar), logits (N, K) and targets (N,)."""
+        self.stages[stage]["loss"].update(loss.detach(), weight=len(targets))
+        self.stages[stage]["acc"].update(logits.detach(), targets)
+
+    def log_epoch(self, module: L.LightningModule, stage: str) -> None:
+        """Log the stage's epoch figures through ``module.log_dict`` (progress bar too), then start afresh."""
+        figures = self.stages[stage].compute()
+        module.log_dict({f"{STAGES[stage]}_{name}": value for name, value in figures.items()}, prog_bar=True)
+        self.stages[stage].reset()
