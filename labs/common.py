@@ -19,22 +19,26 @@ class EpochMetrics(torch.nn.Module):
     computed, so the epoch figures cover the whole data set, whatever the number of processes.
     Logging once per epoch instead of once per step keeps Lightning's per-step cost low.
 
+    num_classes: K for logits (N, K); None for a binary task, with logits (N,) and targets 0/1.
     Use: ``self.metrics = EpochMetrics(num_classes)`` in ``__init__``;
     ``self.metrics.update(stage, loss, logits, targets)`` in each step (stage: "fit", "val", "test");
     ``self.metrics.log_epoch(self, stage)`` in ``on_train_epoch_end`` and its siblings.
     """
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int | None):
         super().__init__()
+
+        def accuracy():
+            if num_classes is None:
+                return torchmetrics.classification.BinaryAccuracy(validate_args=False)
+            return torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+
         self.stages = torch.nn.ModuleDict({
-            stage: torchmetrics.MetricCollection({
-                "loss": torchmetrics.MeanMetric(),
-                "acc": torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro",
-                                                                      validate_args=False),
-            }) for stage in STAGES})
+            stage: torchmetrics.MetricCollection({"loss": torchmetrics.MeanMetric(), "acc": accuracy()})
+            for stage in STAGES})
 
     def update(self, stage: str, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        """Add one batch: the batch's mean loss (a scalar), logits (N, K) and targets (N,)."""
+        """Add one batch: the batch's mean loss (a scalar), logits (N, K) or (N,), and targets (N,)."""
         self.stages[stage]["loss"].update(loss.detach(), weight=len(targets))
         self.stages[stage]["acc"].update(logits.detach(), targets)
 

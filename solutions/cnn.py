@@ -17,8 +17,9 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
-import torchmetrics
 from torchvision.transforms import v2
+
+from labs.common import EpochMetrics
 
 
 def pair(value) -> tuple[int, int]:
@@ -272,12 +273,7 @@ class LeNet5(L.LightningModule):
         ### END SOLUTION
         self.train_transform = train_transforms((height, width), max_shift)
         self.eval_transform = eval_transforms((height, width))
-        self.metrics = torch.nn.ModuleDict({
-            stage: torchmetrics.MetricCollection({
-                "loss": torchmetrics.MeanMetric(),
-                "acc": torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro",
-                                                                      validate_args=False),
-            }) for stage in ("fit", "val", "test")})
+        self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
         """Return logits (N, num_classes) for images x of shape (N, C, H, W)."""
@@ -296,8 +292,7 @@ class LeNet5(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        self.metrics[stage]["loss"].update(loss.detach(), weight=len(y))
-        self.metrics[stage]["acc"].update(logits.detach(), y)
+        self.metrics.update(stage, loss, logits, y)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -309,20 +304,14 @@ class LeNet5(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
 
-    def _log_epoch(self, stage, prefix):
-        # computed (and synchronised across processes) once per epoch, then reset
-        self.log_dict({f"{prefix}_{name}": value for name, value in self.metrics[stage].compute().items()},
-                      prog_bar=True)
-        self.metrics[stage].reset()
-
     def on_train_epoch_end(self):
-        self._log_epoch("fit", "train")
+        self.metrics.log_epoch(self, "fit")
 
     def on_validation_epoch_end(self):
-        self._log_epoch("val", "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self):
-        self._log_epoch("test", "test")
+        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-import torchmetrics
+
+from labs.common import EpochMetrics
 
 
 # ---------------------------------------------------------------------------
@@ -158,31 +159,6 @@ def cross_entropy(logits, targets):
 # ---------------------------------------------------------------------------
 # Part 4: the models as LightningModules
 # ---------------------------------------------------------------------------
-class EpochMetrics(torch.nn.Module):
-    """Mean loss and accuracy of one stage ("train", "val" or "test") over an epoch.
-
-    torchmetrics objects accumulate batch by batch and synchronise across DDP
-    processes when computed, so the epoch figures cover the whole data set.
-    Logging once per epoch instead of once per step keeps Lightning's per-step
-    cost low.
-    """
-
-    def __init__(self, accuracy: torchmetrics.Metric):
-        super().__init__()
-        self.loss = torchmetrics.MeanMetric()
-        self.acc = accuracy
-
-    def update(self, loss, logits, targets):
-        self.loss.update(loss.detach(), weight=len(targets))
-        self.acc.update(logits.detach(), targets)
-
-    def log_epoch(self, module: L.LightningModule, stage: str) -> None:
-        module.log_dict({f"{stage}_loss": self.loss.compute(), f"{stage}_acc": self.acc.compute()},
-                        prog_bar=True)
-        self.loss.reset()
-        self.acc.reset()
-
-
 class BinaryLogisticRegression(L.LightningModule):
     """Logistic regression trained by the hand-derived SGD rule, without autograd.
 
@@ -200,10 +176,7 @@ class BinaryLogisticRegression(L.LightningModule):
         # Buffers, not Parameters: nothing here is learned through autograd.
         self.register_buffer("w", torch.zeros(num_features))
         self.register_buffer("b", torch.zeros(()))
-        self.metrics = torch.nn.ModuleDict(
-            {stage: EpochMetrics(torchmetrics.classification.BinaryAccuracy(validate_args=False))
-             for stage in ("fit", "val", "test")}
-        )
+        self.metrics = EpochMetrics(num_classes=None)  # binary: logits (N,), targets 0/1
 
     def forward(self, x):
         """Return the logits z = Xw + b, of shape (N,)."""
@@ -228,13 +201,13 @@ class BinaryLogisticRegression(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.sgd_step(x, y)
-        self.metrics["fit"].update(loss, logits, y)
+        self.metrics.update("fit", loss, logits, y)
         return loss
 
     def _eval_step(self, batch, stage):
         x, y = batch
         logits = self(x)
-        self.metrics[stage].update(binary_cross_entropy(logits, y), logits, y)
+        self.metrics.update(stage, binary_cross_entropy(logits, y), logits, y)
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -243,7 +216,7 @@ class BinaryLogisticRegression(L.LightningModule):
         self._eval_step(batch, "test")
 
     def on_train_epoch_end(self):
-        self.metrics["fit"].log_epoch(self, "train")
+        self.metrics.log_epoch(self, "fit")
         # Manual optimisation has no optimizer, so keep DDP replicas equal by hand:
         # each process stepped on its own shard, so average w and b across them.
         if self.trainer.world_size > 1:
@@ -251,10 +224,10 @@ class BinaryLogisticRegression(L.LightningModule):
                 tensor.copy_(self.all_gather(tensor).mean(dim=0))
 
     def on_validation_epoch_end(self):
-        self.metrics["val"].log_epoch(self, "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self):
-        self.metrics["test"].log_epoch(self, "test")
+        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         return None  # the update rule is written out in sgd_step
@@ -275,11 +248,7 @@ class SoftmaxRegression(L.LightningModule):
         ### BEGIN SOLUTION
         self.linear = torch.nn.Linear(num_features, num_classes)
         ### END SOLUTION
-        self.metrics = torch.nn.ModuleDict(
-            {stage: EpochMetrics(torchmetrics.classification.MulticlassAccuracy(
-                num_classes, average="micro", validate_args=False))
-             for stage in ("fit", "val", "test")}
-        )
+        self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
         """Return logits of shape (N, num_classes) for x of shape (N, ...)."""
@@ -295,7 +264,7 @@ class SoftmaxRegression(L.LightningModule):
         ### BEGIN SOLUTION
         loss = cross_entropy(logits, y)
         ### END SOLUTION
-        self.metrics[stage].update(loss, logits, y)
+        self.metrics.update(stage, loss, logits, y)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -308,13 +277,13 @@ class SoftmaxRegression(L.LightningModule):
         self._shared_step(batch, "test")
 
     def on_train_epoch_end(self):
-        self.metrics["fit"].log_epoch(self, "train")
+        self.metrics.log_epoch(self, "fit")
 
     def on_validation_epoch_end(self):
-        self.metrics["val"].log_epoch(self, "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self):
-        self.metrics["test"].log_epoch(self, "test")
+        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
-import torchmetrics
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from datamodules.pretrained import load_backbone
+from labs.common import EpochMetrics
 
 MODES = ("linear_probe", "fine_tune", "last_k", "gradual", "scratch")
 
@@ -110,12 +110,7 @@ class TransferClassifier(L.LightningModule):
         if mode == "scratch":
             reinitialise(self.backbone)
         ### END SOLUTION
-        self.metrics = nn.ModuleDict({
-            stage: torchmetrics.MetricCollection({
-                "loss": torchmetrics.MeanMetric(),
-                "acc": torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro",
-                                                                      validate_args=False),
-            }) for stage in ("fit", "val", "test")})
+        self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
         """Return logits (N, num_classes) for images x (N, C, H, W)."""
@@ -154,8 +149,7 @@ class TransferClassifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        self.metrics[stage]["loss"].update(loss.detach(), weight=len(y))
-        self.metrics[stage]["acc"].update(logits.detach(), y)
+        self.metrics.update(stage, loss, logits, y)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -167,20 +161,14 @@ class TransferClassifier(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
 
-    def _log_epoch(self, stage, prefix):
-        # computed (and synchronised across processes) once per epoch, then reset
-        self.log_dict({f"{prefix}_{name}": value for name, value in self.metrics[stage].compute().items()},
-                      prog_bar=True)
-        self.metrics[stage].reset()
-
     def on_train_epoch_end(self):
-        self._log_epoch("fit", "train")
+        self.metrics.log_epoch(self, "fit")
 
     def on_validation_epoch_end(self):
-        self._log_epoch("val", "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self):
-        self._log_epoch("test", "test")
+        self.metrics.log_epoch(self, "test")
 
 
 # ---------------------------------------------------------------------------

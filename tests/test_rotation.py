@@ -9,7 +9,7 @@ from datamodules.pretrained import SHIPPED_ROTATION, DigitBackbone, load_backbon
 from grader.cli import main
 from solutions.rotation import LinearProbe, RotationPretext, rotate_batch
 from solutions.transfer import TransferClassifier
-from test_train import _train_subprocess
+from test_train import _train_here, _train_subprocess
 
 
 def test_the_shipped_rotation_backbone_is_what_the_reference_makes():
@@ -68,7 +68,7 @@ def test_train_rotation_prints_the_pretext_accuracy_and_the_probe_comparison(tmp
 def test_pretext_on_two_processes_equals_one_with_twice_the_batch(tmp_path):
     """Each process rotates its own slice; with batch norm synchronised, 2 × 32 images = 1 × 64."""
     steps = ["--max-steps", "3"]  # longer runs drift apart by float rounding, amplified by momentum
-    single, _ = _train_subprocess(tmp_path / "single", "--batch-size", "64", *steps, lab="rotation")
+    single = _train_here(tmp_path / "single", "--batch-size", "64", *steps, lab="rotation")
     ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
                                  "--sync-batchnorm", *steps, lab="rotation")
     assert sorted(single) == sorted(ddp)

@@ -82,10 +82,17 @@ def _train_subprocess(run_dir, *extra, lab="logreg"):
     return torch.load(run_dir / "version_0" / "weights.pt"), done.stdout
 
 
+def _train_here(run_dir, *extra, lab="logreg"):
+    """The one-process baseline of a DDP comparison, run in this process (torch is imported already)."""
+    assert main(["train", lab, "--accelerator", "cpu", "--max-epochs", "2", "--run-dir", str(run_dir),
+                 "--no-progress-bar", *extra]) == 0
+    return torch.load(run_dir / "version_0" / "weights.pt")
+
+
 @pytest.mark.slow
 def test_mlp_on_two_ddp_processes_equals_one_process_with_twice_the_batch(tmp_path):
     """Dropout off: its masks are drawn per process, so with it on the two runs differ by design."""
-    single, _ = _train_subprocess(tmp_path / "single", "--batch-size", "64", "--set", "dropout=0", lab="mlp")
+    single = _train_here(tmp_path / "single", "--batch-size", "64", "--set", "dropout=0", lab="mlp")
     ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
                                  "--set", "dropout=0", lab="mlp")
     for name in single:

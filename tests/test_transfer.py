@@ -9,7 +9,7 @@ from data_files import write_cifar10
 from datamodules import DataError, build_datamodule
 from datamodules.pretrained import SHIPPED, load_backbone, pretrain_digit_backbone
 from grader.cli import main
-from test_train import _train_subprocess
+from test_train import _train_here, _train_subprocess
 
 
 def test_the_shipped_backbone_is_what_pretraining_makes():
@@ -75,7 +75,7 @@ def test_train_transfer_prints_the_probe_and_the_comparison(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_linear_probe_on_two_processes_equals_one_with_twice_the_batch(tmp_path):
-    single, _ = _train_subprocess(tmp_path / "single", "--batch-size", "50", lab="transfer")
+    single = _train_here(tmp_path / "single", "--batch-size", "50", lab="transfer")
     ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "25", "--devices", "2", "--strategy", "ddp",
                                  lab="transfer")
     for name in single:
