@@ -211,8 +211,8 @@ def ssl_experiment(labels_per_class: int = 10, pretext_images: int = 100, seed: 
                    accelerator: str = "cpu") -> dict:
     """Linear-probe test accuracy on rotation-pretrained features vs on random features.
 
-    Returns {"linear probe": {"rotation features": accuracy, "random features": accuracy}}; the
-    random backbone is the same architecture, freshly initialised, never trained.
+    Returns {labels_per_class: {"rotation features": accuracy, "random features": accuracy}}, e.g.
+    {10: {"rotation features": 0.5, "random features": 0.2}}; the random backbone is the same architecture, freshly initialised, never trained.
     """
     # TODO: pretrain a RotationPretext (pretrain), then probe_accuracy on its backbone and on a fresh DigitBackbone
     # (seed the random one with torch.manual_seed(seed) first, so that it is the same every run).

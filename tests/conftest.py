@@ -6,9 +6,13 @@ import pytest
 os.environ.setdefault("CI", "1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def zygote():
-    """A warm zygote (torch imported) for the gradings of one test module."""
+    """A warm zygote (torch and Lightning imported) for every grading of the session.
+
+    Each grading forks its workers from it, so a submission cannot change what the next one sees
+    (tests/test_batch.py proves it); one zygote instead of one per module saves its start-up each time.
+    """
     from grader.sandbox import Zygote
 
     with Zygote() as z:

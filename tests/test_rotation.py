@@ -58,7 +58,7 @@ def test_train_rotation_prints_the_pretext_accuracy_and_the_probe_comparison(tmp
     assert main(["train", "rotation", "--model", "probe", "--run-dir", str(tmp_path / "probe"),
                  "--no-progress-bar"]) == 0
     out = capsys.readouterr().out
-    row = re.search(r"linear probe │\s+(\d\.\d+) │\s+(\d\.\d+)", out)
+    row = re.search(r"10 │\s+(\d\.\d+) │\s+(\d\.\d+)", out)  # 10 labels per class: rotation, random
     rotation, random = map(float, row.groups())
     assert rotation > random + 0.15, out  # the features the pretext task taught carry the few labels
     assert (tmp_path / "probe" / "version_0" / "comparison.png").stat().st_size > 10_000
