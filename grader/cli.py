@@ -42,8 +42,8 @@ def _add_train(sub):
     p.add_argument("--download", action="store_true", help="let torchvision download the data set")
     p.add_argument("--run-dir", help="where logs, the plot and weights go, one version_N folder per run "
                                      "(default: runs/LAB-MODEL)")
-    p.add_argument("--backbone", help="a pretrained backbone (transfer: digits04, or resnet18 from the torch cache, "
-                                      "which trains on CIFAR-10 from --data-dir)")
+    p.add_argument("--backbone", help="a pretrained backbone (transfer: digits04; rotation, Lab 5's pretext network; "
+                                      "or resnet18 from the torch cache, which trains on CIFAR-10 from --data-dir)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="an argument for the model, e.g. --set dropout=0 --set hidden=[512,256] (repeatable)")
     p.add_argument("--no-progress-bar", action="store_true")
