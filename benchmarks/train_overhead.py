@@ -62,11 +62,6 @@ def build(lab: str, total_steps: int):
         *(() if lab == "logreg" else (total_steps,)))
 
 
-def step(model, batch, stage: str):
-    """The model's own step: forward, the lab's loss, the metric updates (the pretext rotates first)."""
-    return model.pretext_step(batch, stage) if hasattr(model, "pretext_step") else model._shared_step(batch, stage)
-
-
 def epoch_end(model, stage: str) -> float:
     """What the LightningModule's epoch hooks do: compute the stage's metrics, then reset them; the accuracy."""
     figures = model.metrics.stages[stage].compute()
@@ -77,8 +72,9 @@ def epoch_end(model, stage: str) -> float:
 def plain_loop(lab: str, datamodule, epochs: int, seed: int) -> float:
     """The same training written as the lecture notes' PyTorch loop.
 
-    It runs the model's own step (forward, the lab's loss, the metric updates) and the
-    same epoch metrics as the LightningModule, so the difference is Lightning's machinery alone.
+    It runs the model's own training_step and validation_step (forward, the lab's loss, the metric
+    updates) and the same epoch metrics as the LightningModule, so the difference is Lightning's
+    machinery alone.
     """
     torch.manual_seed(seed)
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
@@ -87,7 +83,7 @@ def plain_loop(lab: str, datamodule, epochs: int, seed: int) -> float:
         model.train()
         for batch in train_loader:
             batch = model.on_after_batch_transfer(batch, 0)  # a model's own batch hook (LeNet-5 augments)
-            loss = step(model, batch, "fit")
+            loss = model.training_step(batch, 0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -96,7 +92,7 @@ def plain_loop(lab: str, datamodule, epochs: int, seed: int) -> float:
         model.eval()
         with torch.no_grad():
             for batch in val_loader:
-                step(model, model.on_after_batch_transfer(batch, 0), "val")
+                model.validation_step(model.on_after_batch_transfer(batch, 0), 0)
         epoch_end(model, "fit")
         accuracy = epoch_end(model, "val")
     return accuracy
@@ -141,7 +137,8 @@ def main() -> None:
     median, accuracy = median_times(args.lab, datamodule, args.epochs, args.repeats)
 
     model = {"logreg": "softmax regression", "mlp": "MLP 784-256-128-10",
-             "cnn": "LeNet-5 (batch norm, augmentation)"}[args.lab]
+             "cnn": "LeNet-5 (batch norm, augmentation)",
+             "rotation": "rotation pretext (DigitBackbone, 4 rotations of every image)"}[args.lab]
     print(f"{model}, offline MNIST subset, {args.epochs} epochs, batch {args.batch_size}, "
           f"{args.repeats} runs, torch threads {torch.get_num_threads()}")
     for name, seconds in median.items():

@@ -51,11 +51,11 @@ class DigitBackbone(nn.Module):
         return self.features(x)
 
 
-def pretrain_digit_backbone(epochs: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Train DigitBackbone with a linear head on the digits 0–4 of the offline training split.
+def _pretrain(data: dict, batches, num_outputs: int, epochs: int, seed: int) -> dict[str, torch.Tensor]:
+    """Train DigitBackbone with a linear head of num_outputs on the offline training split; its state_dict.
 
-    A plain loop on one thread with a fixed seed, so the same machine makes the same bits.
-    Returns the backbone's state_dict (the head is thrown away).
+    data: ``build_datamodule`` arguments choosing the images; batches(x, y) → (inputs, targets) of one
+    step. A plain loop on one thread with a fixed seed, so the same machine makes the same bits.
     """
     from . import build_datamodule
 
@@ -63,52 +63,36 @@ def pretrain_digit_backbone(epochs: int = 4, seed: int = 0) -> dict[str, torch.T
     torch.set_num_threads(1)  # a sum split over threads can round differently
     try:
         torch.manual_seed(seed)
-        data = build_datamodule("mnist", classes=SOURCE_CLASSES, batch_size=64, seed=seed)
-        x, y = data.split("train")
-        backbone, head = DigitBackbone(), nn.Linear(DigitBackbone.num_features, len(SOURCE_CLASSES))
+        x, y = build_datamodule("mnist", batch_size=64, seed=seed, **data).split("train")
+        backbone, head = DigitBackbone(), nn.Linear(DigitBackbone.num_features, num_outputs)
         parameters = [*backbone.parameters(), *head.parameters()]
         optimizer = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
         generator = torch.Generator().manual_seed(seed)
         for _ in range(epochs):
             for index in torch.randperm(len(x), generator=generator).split(64):
-                loss = F.cross_entropy(head(backbone(x[index])), y[index])
+                inputs, targets = batches(x[index], y[index])
+                loss = F.cross_entropy(head(backbone(inputs)), targets)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        return backbone.state_dict()
+        return backbone.state_dict()  # the head is thrown away
     finally:
         torch.set_num_threads(threads)
+
+
+def pretrain_digit_backbone(epochs: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The digits04 backbone: DigitBackbone with a linear head, trained on the digits 0–4."""
+    return _pretrain({"classes": SOURCE_CLASSES}, lambda x, y: (x, y), len(SOURCE_CLASSES), epochs, seed)
 
 
 def pretrain_rotation_backbone(rotate_batch, images_per_class: int = 100, epochs: int = 5,
                                seed: int = 0) -> dict[str, torch.Tensor]:
-    """Train DigitBackbone with a 4-way head to predict rotations, on unlabelled training images.
+    """The rotation backbone: DigitBackbone with a 4-way head, trained to predict rotations.
 
     rotate_batch: Lab 5's function, images (N, C, H, W) → (4N rotated images, 4N rotation labels).
     The images: the first ``images_per_class`` training images of each digit, their labels unused.
-    A plain loop on one thread with a fixed seed, as for digits04. Returns the backbone's state_dict.
     """
-    from . import build_datamodule
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(seed)
-        x, _ = build_datamodule("mnist", labels_per_class=images_per_class, seed=seed).split("train")
-        backbone, head = DigitBackbone(), nn.Linear(DigitBackbone.num_features, 4)
-        parameters = [*backbone.parameters(), *head.parameters()]
-        optimizer = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(epochs):
-            for index in torch.randperm(len(x), generator=generator).split(64):
-                rotated, rotations = rotate_batch(x[index])
-                loss = F.cross_entropy(head(backbone(rotated)), rotations)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        return backbone.state_dict()
-    finally:
-        torch.set_num_threads(threads)
+    return _pretrain({"labels_per_class": images_per_class}, lambda x, _: rotate_batch(x), 4, epochs, seed)
 
 
 def resnet18_backbone() -> nn.Module:

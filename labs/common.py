@@ -2,6 +2,7 @@
 
 ``EpochMetrics`` is the bookkeeping every classifier in the labs does the same way: a mean loss
 and an accuracy for each stage, accumulated batch by batch and logged once per epoch.
+``fit_and_test`` is how the labs' experiments train one model and read its test accuracy.
 """
 from __future__ import annotations
 
@@ -47,3 +48,15 @@ class EpochMetrics(torch.nn.Module):
         figures = self.stages[stage].compute()
         module.log_dict({f"{STAGES[stage]}_{name}": value for name, value in figures.items()}, prog_bar=True)
         self.stages[stage].reset()
+
+
+def fit_and_test(model: L.LightningModule, datamodule, max_epochs: int, accelerator: str = "cpu") -> float:
+    """Train ``model`` quietly (no logger, checkpoints, progress bar or validation) and return its test accuracy.
+
+    The model is trained in place, on one device; an experiment seeds before building model and data.
+    """
+    trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=max_epochs, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0, deterministic=True)
+    trainer.fit(model, datamodule=datamodule)
+    return float(trainer.test(model, datamodule=datamodule, verbose=False)[0]["test_acc"])

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datamodules.pretrained import DigitBackbone, load_backbone
-from labs.common import EpochMetrics
+from labs.common import EpochMetrics, fit_and_test
 
 NUM_ROTATIONS = 4
 
@@ -175,12 +175,6 @@ class LinearProbe(L.LightningModule):
 # ---------------------------------------------------------------------------
 # Part 4: the experiment — do rotation features beat random ones with 10 labels per class?
 # ---------------------------------------------------------------------------
-def _trainer(max_epochs: int, accelerator: str) -> L.Trainer:
-    return L.Trainer(accelerator=accelerator, devices=1, max_epochs=max_epochs, logger=False,
-                     enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                     limit_val_batches=0, deterministic=True)
-
-
 def pretrain(pretext_images: int = 100, max_epochs: int = 5, seed: int = 0, accelerator: str = "cpu"):
     """Train a RotationPretext on the first ``pretext_images`` training images of each digit (their labels
     unused); return (the trained model, its held-out pretext accuracy)."""
@@ -189,9 +183,7 @@ def pretrain(pretext_images: int = 100, max_epochs: int = 5, seed: int = 0, acce
     L.seed_everything(seed, verbose=False)
     data = build_datamodule("mnist", labels_per_class=pretext_images, batch_size=64, seed=seed)
     model = RotationPretext()
-    trainer = _trainer(max_epochs, accelerator)
-    trainer.fit(model, datamodule=data)
-    return model, float(trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"])
+    return model, fit_and_test(model, data, max_epochs, accelerator)
 
 
 def probe_accuracy(backbone: nn.Module, labels_per_class: int = 10, max_epochs: int = 20, seed: int = 0,
@@ -201,10 +193,7 @@ def probe_accuracy(backbone: nn.Module, labels_per_class: int = 10, max_epochs: 
 
     L.seed_everything(seed, verbose=False)
     data = build_datamodule("mnist", labels_per_class=labels_per_class, batch_size=50, seed=seed)
-    model = LinearProbe(backbone)
-    trainer = _trainer(max_epochs, accelerator)
-    trainer.fit(model, datamodule=data)
-    return float(trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"])
+    return fit_and_test(LinearProbe(backbone), data, max_epochs, accelerator)
 
 
 def ssl_experiment(labels_per_class: int = 10, pretext_images: int = 100, seed: int = 0,
@@ -212,7 +201,8 @@ def ssl_experiment(labels_per_class: int = 10, pretext_images: int = 100, seed: 
     """Linear-probe test accuracy on rotation-pretrained features vs on random features.
 
     Returns {labels_per_class: {"rotation features": accuracy, "random features": accuracy}}, e.g.
-    {10: {"rotation features": 0.5, "random features": 0.2}}; the random backbone is the same architecture, freshly initialised, never trained.
+    {10: {"rotation features": 0.5, "random features": 0.2}}; the random backbone is the same
+    architecture, freshly initialised, never trained.
     """
     # TODO: pretrain a RotationPretext (pretrain), then probe_accuracy on its backbone and on a fresh DigitBackbone
     # (seed the random one with torch.manual_seed(seed) first, so that it is the same every run).

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from datamodules.pretrained import load_backbone
-from labs.common import EpochMetrics
+from labs.common import EpochMetrics, fit_and_test
 
 MODES = ("linear_probe", "fine_tune", "last_k", "gradual", "scratch")
 
@@ -218,11 +218,7 @@ def train_and_test(mode: str, labels_per_class: int, max_epochs: int = 10, seed:
     data = build_datamodule("mnist", classes=TARGET_CLASSES, labels_per_class=labels_per_class,
                             batch_size=min(25, 5 * labels_per_class), seed=seed)
     model = TransferClassifier(num_classes=len(TARGET_CLASSES), mode=mode)
-    trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=max_epochs, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, deterministic=True)
-    trainer.fit(model, datamodule=data)
-    return float(trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"])
+    return fit_and_test(model, data, max_epochs, accelerator)
 
 
 def compare_regimes(budgets=(10, 100), max_epochs: int = 10, seed: int = 0, accelerator: str = "cpu") -> dict:
