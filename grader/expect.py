@@ -1,6 +1,8 @@
 """Assertions for checks, with messages that say what was expected and what came back."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -25,11 +27,40 @@ def describe(t) -> str:
     return type(t).__name__
 
 
-def tensor(value, what: str) -> torch.Tensor:
-    """The value as a tensor, or a failure naming what came back instead."""
+def tensor(value, what: str, shape: tuple | None = None, floating: bool = False, finite: bool = False) -> torch.Tensor:
+    """The value as a tensor, or a failure naming what came back instead.
+
+    Everything a worker sends is the submission's: check what the judge relies on (``shape``, a
+    ``floating`` dtype, ``finite`` values) before any torch function of the judge touches it.
+    """
     if not isinstance(value, torch.Tensor):
         raise CheckFailed(f"{what} returned a {describe(value)}, expected a tensor")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise CheckFailed(f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}")
+    if floating and not value.dtype.is_floating_point:
+        raise CheckFailed(f"{what}: expected floating-point values, got dtype {str(value.dtype).replace('torch.', '')}")
+    if finite and not torch.isfinite(value).all():
+        raise CheckFailed(f"{what}: {int((~torch.isfinite(value)).sum())} value(s) are NaN or infinite")
     return value
+
+
+def number(value, what: str) -> float:
+    """The value as a finite float (a bool is not a number), or a failure naming what came back instead.
+
+    Comparisons with NaN are always False, so ``abs(x - y) > tol`` lets NaN through: every number
+    the worker sends goes through here before it is compared.
+    """
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise CheckFailed(f"{what} is {value!r}, expected a finite number" if type(value) in (int, float)
+                          else f"{what} is a {describe(value)}, expected a number")
+    return float(value)
+
+
+def within(value: float, expected: float, what: str, rel: float = 0.0, abs_tol: float = 0.0) -> None:
+    """Fail unless value is finite and within rel·|expected| + abs_tol of expected (NaN fails)."""
+    value = number(value, what)
+    if not abs(value - expected) <= rel * abs(expected) + abs_tol:
+        raise CheckFailed(f"{what}: expected {expected:.6g}, got {value:.6g}")
 
 
 def pair(value, what: str) -> tuple:

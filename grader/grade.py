@@ -7,7 +7,9 @@ sandboxed worker (``grader.sandbox``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import os
 import time
 from pathlib import Path
 
@@ -33,10 +35,25 @@ from .sandbox import (
 
 
 class Submission:
-    """What checks see of the submitted lab module (the ``submission`` fixture)."""
+    """What checks see of the submitted lab module (the ``submission`` fixture).
 
-    def __init__(self, sandbox: Sandbox | None, problem: str = ""):
+    ``breaches``: the lab's scoped rules the submitted source breaks, by rule name (see
+    ``grader.policy.LAB_RULES``); a check whose claim the worker could forge (a backward "by hand",
+    "your own" convolution) also asks ``follows(rule)``.
+    """
+
+    def __init__(self, sandbox: Sandbox | None, problem: str = "", breaches: dict | None = None):
         self._sandbox, self._problem = sandbox, problem
+        self.breaches = breaches or {}
+
+    def follows(self, rule: str) -> None:
+        """Fail the check (CheckFailed) if the submitted source breaks the lab's rule of that name."""
+        from .expect import CheckFailed
+
+        found = self.breaches.get(rule, [])
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise CheckFailed(f"{found[0]}{more}")
 
     def _request(self, op, what, timeout=None, **payload):
         if self._sandbox is None:
@@ -58,18 +75,38 @@ class Submission:
         return _shaped(reply, what, results=list, state=dict)
 
     def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0,
-            states: bool = False):
+            states: bool = False, cpu_seconds: float | None = None):
         """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after.
 
-        ``states``: also return the model's state_dict before and after ("state_before", "state_after").
+        One fresh worker trains on the training and validation splits the judge sends (``data``:
+        the data set's name and datamodule options) and returns the model's state before and after;
+        another fresh worker, which never saw the training, loads each state into ``cls(**init)`` and
+        computes the logits on the probes (inputs without labels). ``states``: also return the two
+        states ("state_before", "state_after"). ``cpu_seconds``: the CPU time training may use (set
+        from what the reference needs, with a margin); its wall-clock deadline follows from it.
         """
-        timeout = self._sandbox.limits.fit_seconds if self._sandbox else None
-        reply = self._request("fit", f"training {cls}", timeout=timeout, **{"class": cls}, init=init or {},
-                              data=data, max_epochs=max_epochs, probes=probes, seed=seed, states=states)
-        if states:
-            return _shaped(reply, f"training {cls}", before=dict, after=dict, state_before=dict, state_after=dict)
-        return _shaped(reply, f"training {cls}", before=dict, after=dict)
+        from .convergence import training_splits
 
+        limits = self._sandbox.limits if self._sandbox else None
+        budget = cpu_seconds if cpu_seconds is not None else (limits.fit_cpu_seconds if limits else 60)
+        options = dict(data)
+        splits, dims, num_classes = training_splits(options.pop("name", "mnist"))
+        what = f"training {cls}"
+        reply = self._request("fit", what, timeout=budget * (limits.wall_per_cpu if limits else 4),
+                              cpu_seconds=budget, **{"class": cls}, init=init or {}, splits=splits, dims=dims,
+                              num_classes=num_classes, data=options, max_epochs=max_epochs, seed=seed)
+        reply = _shaped(reply, what, state_before=dict, state_after=dict)
+        what = f"evaluating the trained {cls}"
+        evaluated = self._request("predict", what, timeout=2 * (limits.call_seconds if limits else 10),
+                                  **{"class": cls}, init=init or {}, states=[reply["state_before"],
+                                                                             reply["state_after"]],
+                                  probes=probes, seed=seed)
+        if type(evaluated) is not list or len(evaluated) != 2 or any(type(e) is not dict for e in evaluated):
+            raise SubmissionError(f"{what} sent back a reply of the wrong form")
+        result = {"before": evaluated[0], "after": evaluated[1]}
+        if states:
+            result.update(state_before=reply["state_before"], state_after=reply["state_after"])
+        return result
 
     def run(self, program: Program, what: str = "", seed: int = 0, timeout: float | None = None) -> list:
         """Run a ``Program`` in the worker; one plain result per step, indexed by the step's ``Ref``."""
@@ -194,26 +231,58 @@ def grade(submission_dir: str | Path, lab_name: str = "logreg", include_hidden: 
     return results
 
 
+def static_policy_on() -> bool:
+    """The static policy is on unless LITLABS_NO_POLICY is set (the tests of the walls behind it set it)."""
+    return not os.environ.get("LITLABS_NO_POLICY")
+
+
+def read_the_rules(intake, lab_name: str) -> tuple[str, dict]:
+    """The integrity policy and the lab's scoped rules, read off the submitted source in the judge.
+
+    Returns (why the submission may not run, or ""; {rule name: [Violation]} of the lab's rules).
+    """
+    from . import policy
+
+    if intake.lab_file is None or not static_policy_on():
+        return "", {}
+    source = intake.lab_file.read_bytes()
+    found = policy.scan(source, intake.lab_file.name)
+    if found:
+        more = f"; and {len(found) - 1} more: " + "; ".join(map(str, found[1:4])) if len(found) > 1 else ""
+        return f"it breaks a rule every submission must follow, so it was not run: {found[0]}{more}", {}
+    breaches: dict = {}
+    if lab_name in policy.LAB_RULES:
+        for violation in policy.lab_rules(lab_name, source, intake.lab_file.name):
+            breaches.setdefault(violation.rule, []).append(violation)
+    return "", breaches
+
+
 def _run(results, intake, lab, include_hidden, zygote, identity, limits, landlock, keyword=None) -> None:
     own_zygote = zygote is None
     sandbox = None
     try:
+        refused, breaches = read_the_rules(intake, lab.name)
+        if refused:
+            intake = dataclasses.replace(intake, lab_file=None, problem=f"the submission {refused}")
         if intake.lab_file is None:
             submission = Submission(None, intake.problem)
         else:
             zygote = zygote or Zygote()
             sandbox = Sandbox(zygote, intake.lab_file, identity, limits, landlock=landlock)
-            submission = Submission(sandbox)
+            submission = Submission(sandbox, breaches=breaches)
         plugin = run_checks(check_files(lab.name, include_hidden), submission, keyword)
         results.outcomes = plugin.outcomes
-        if intake.lab_file is None:
+        if refused:
+            results.problem = f"the submission {refused}"
+            results.notes.insert(0, f"The submission was not run: {refused}.")
+        elif intake.lab_file is None:
             results.problem = intake.problem
             results.notes.insert(0, f"Nothing to grade: {intake.problem}.")
         elif sandbox.import_error:
             results.problem = sandbox.import_error
             results.notes.insert(0, sandbox.import_error)
         if sandbox is not None:
-            results.confinement = describe_layers(identity, sandbox.confinement)
+            results.confinement = describe_layers(identity, sandbox.confinement, sandbox.uid)
             results.notes.append(results.confinement)
         broken = [o for o in results.outcomes if o.grader_error]
         if broken:  # never let a failure of the judge pass for the student's grade

@@ -42,3 +42,30 @@ def read(got, refs: dict) -> dict:
 def changed(before: dict, after: dict, prefix: str) -> list[str]:
     """The names under ``prefix`` of the state_dict tensors that differ between two states, bit for bit."""
     return sorted(name for name in before if name.startswith(prefix) and not torch.equal(before[name], after[name]))
+
+
+def batch_companions(program, model) -> tuple:
+    """Refs to the model's logits for one image in two batches with different companions, in whatever
+    mode the model is in (call it after ``model.train()``).
+
+    A batch-norm layer in training mode normalises with the batch's statistics, so the image's logits
+    depend on its companions; in eval mode they do not. This is what the layer does, not what its
+    ``training`` flag says (a submission can make the flag say anything).
+    """
+    from .expect import random_tensor
+
+    image = random_tensor(1, 1, 9, 9, seed=41)
+    first = program.call(model, "forward", torch.cat([image, random_tensor(3, 1, 9, 9, seed=42)]))
+    second = program.call(model, "forward", torch.cat([image, 3 * random_tensor(3, 1, 9, 9, seed=43) + 1]))
+    return first, second
+
+
+def depends_on_companions(got, refs, what: str) -> bool:
+    """True if the image's logits changed with its batch companions (see ``batch_companions``)."""
+    from . import expect
+
+    first, second = (expect.tensor(got[ref], what, floating=True, finite=True) for ref in refs)
+    if first.ndim < 1 or first.shape != second.shape or len(first) != 4:
+        raise expect.CheckFailed(f"{what}: expected logits for the 4 images of each batch, got shapes "
+                                 f"{tuple(first.shape)} and {tuple(second.shape)}")
+    return not torch.allclose(first[0], second[0], rtol=1e-4, atol=1e-5)

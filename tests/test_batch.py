@@ -19,6 +19,15 @@ from grader.batch import grade_all
 from grader.cli import main
 from grader.labs import REPO_ROOT
 
+
+@pytest.fixture(autouse=True)
+def walls_behind_the_policy(monkeypatch):
+    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
+    policy's own verdicts)."""
+    monkeypatch.setenv("LITLABS_NO_POLICY", "1")
+
+
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
 FUTURE = "from __future__ import annotations\n"
@@ -210,7 +219,7 @@ def test_the_readme_command_as_root_with_the_opt_venv_and_as_a_normal_user(user)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert_gradebook(read_gradebook(folder / "grades.csv"), FEW)
         output = json.loads((folder / "grades-results" / "ada.json").read_text())["output"]
-        assert ("unprivileged user 'nobody'" if user == "root" else "grader's own user (nobody)") in output
+        assert ("unprivileged user: a uid of its own" if user == "root" else "grader's own user (nobody)") in output
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -18,6 +18,15 @@ from grader.labs import REPO_ROOT
 from grader.report import write_json_atomically
 from grader.sandbox import Limits, choose_identity
 
+
+@pytest.fixture(autouse=True)
+def walls_behind_the_policy(monkeypatch):
+    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
+    policy's own verdicts)."""
+    monkeypatch.setenv("LITLABS_NO_POLICY", "1")
+
+
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
 FULL = 24.0

@@ -126,6 +126,7 @@ def test_conv2d_gradients_match_autograd(submission):
       "nn.Conv2d's forward are what this lab replaces.")
 def test_conv2d_is_written_by_hand(submission):
     """conv2d: its output does not come from torch's own convolution"""
+    submission.follows("own convolution and pooling")  # the source, read in the judge: node names can be forged
     x, weight, bias, stride, padding, _ = _conv_case(CONV_CASES[0])
     program = Program()
     out = program.call(None, "conv2d", program.value(x.requires_grad_()), weight, bias, stride, padding)
@@ -253,6 +254,7 @@ def batches_of(shape, count, seed):
       "unbiased one (× m/(m − 1), m = N·H·W) and momentum: new = (1 − momentum)·old + momentum·batch value.")
 def test_batchnorm_training_mode_matches_torch(submission):
     """BatchNorm2d in training mode: outputs and running statistics match nn.BatchNorm2d over 4 batches"""
+    submission.follows("own batch norm")  # torch's batch norm, renamed, would match bit for bit
     batches = batches_of((4, 3, 2, 2), 4, seed=1)
     gamma, beta = _random(3, seed=7, scale=0.5) + 1, _random(3, seed=8)
     compare_batchnorm(submission, ["train", "running_mean", "running_var", "num_batches_tracked"], batches,
@@ -424,6 +426,7 @@ def test_lenet5_has_the_notes_architecture(submission):
       "torch.nn.Conv2d / nn.MaxPool2d.")
 def test_lenet5_is_built_from_the_labs_layers(submission):
     """LeNet5: its logits come through your conv2d and max_pool2d, not torch's convolution or pooling"""
+    submission.follows("own convolution and pooling")
     program = Program()
     model = program.call(None, "LeNet5")
     logits = program.call(model, "forward", program.value(_random(2, 1, 28, 28)))
@@ -461,5 +464,5 @@ def test_lenet5_learns_mnist(submission):
     """LeNet5 learns MNIST: held-out accuracy ≥ 0.95 after 3 epochs (no augmentation), training loss falls"""
     before, after, accuracy = fit_and_score(
         submission, "LeNet5", {"name": "mnist", "batch_size": 64}, 3, init={"augment": False},
-        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1))
+        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1), reference_cpu=5.7)
     require_learning(before, after, accuracy, min_accuracy=0.95, loss_fall=0.3)

@@ -138,6 +138,7 @@ def random_expression(rng, depth):
       "of the whole graph first, then call _backward from the output back to the inputs.")
 def test_value_backward_on_random_graphs(submission):
     """Value.backward: random expression graphs with shared sub-expressions match autograd"""
+    submission.follows("own scalar autograd")
     rng = random.Random(0)
     for _ in range(6):
         inner, text = random_expression(rng, 2)
@@ -249,6 +250,7 @@ def backward_by_hand(submission, name, inputs, grad_output):
       "(torch.autograd.grad or .backward()).")
 def test_linear_backward_is_written_by_hand(submission):
     """LinearFunction.backward computes the gradients itself, without autograd"""
+    submission.follows("hand-written backward")  # the source, read in the judge: the worker could forge the rest
     x, weight, bias, grad_output = _random(6, 4, seed=1), _random(3, 4, seed=2), _random(3, seed=3), _random(6, 3)
     grads = backward_by_hand(submission, "LinearFunction", [x, weight, bias], grad_output)
     if not isinstance(grads, list) or len(grads) != 3:
@@ -342,7 +344,7 @@ def test_initialisers_have_the_right_spread(submission):
             if got.shape != (2048, fan_in) or got.abs().sum() == 0:
                 raise expect.CheckFailed(f"{name}({case}): the weight was not filled in place")
             std, mean = got.std().item(), got.mean().item()
-            if abs(std / expected - 1) > 0.02 or abs(mean) > 0.05 * expected:
+            if not (abs(std / expected - 1) <= 0.02 and abs(mean) <= 0.05 * expected):  # NaN fails too
                 raise expect.CheckFailed(f"{name}({case}): std {std:.4g} and mean {mean:.3g}, "
                                          f"expected std {expected:.4g} (±2%) and mean ≈ 0")
 
@@ -381,12 +383,12 @@ def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
             raise expect.CheckFailed(f"dropout: expected shape {tuple(x.shape)}, got {tuple(got.shape)}")
         zeros = (got == 0).float().mean().item()
         kept = got[got != 0]
-        if abs(zeros - p) > 0.01:
+        if not abs(zeros - p) <= 0.01:
             raise expect.CheckFailed(f"dropout(p={p}): {zeros:.3f} of the units are zero, expected about {p}")
         if not torch.allclose(kept, torch.full_like(kept, 2.0 / (1 - p))):
             raise expect.CheckFailed(f"dropout(p={p}): kept units of 2.0 became {kept.unique()[:3].tolist()}, "
                                      f"expected {2.0 / (1 - p):g}")
-        if abs(got.mean().item() - 2.0) > 0.05:
+        if not abs(got.mean().item() - 2.0) <= 0.05:  # NaN fails too
             raise expect.CheckFailed(f"dropout(p={p}): the mean moved from 2.0 to {got.mean().item():.3f}")
 
 
@@ -464,5 +466,5 @@ def test_mlp_learns_mnist(submission):
     """MLP learns MNIST: held-out accuracy ≥ 0.91 after 3 epochs, training loss falls"""
     before, after, accuracy = fit_and_score(
         submission, "MLP", {"name": "mnist", "batch_size": 64}, 3,
-        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1))
+        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1), reference_cpu=1.1)
     require_learning(before, after, accuracy, min_accuracy=0.91, loss_fall=0.5)

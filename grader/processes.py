@@ -1,0 +1,120 @@
+"""Finding and killing processes: every descendant of a process, or every process of a user.
+
+Used on both sides of the trust boundary (the judge kills workers, the zygote kills
+what its workers left behind), so it imports nothing of either.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import time
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_table() -> list[tuple[int, int, int, str]]:
+    """(pid, parent pid, session id, state) of every process; empty where there is no /proc."""
+    table = []
+    if not os.path.isdir("/proc"):  # not Linux (e.g. a student's Mac): the process group must do
+        return table
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = stat_fields(int(entry.name))
+            if fields is not None:
+                table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
+    return table
+
+
+def descendants(root: int, table: list[tuple[int, int, int, str]] | None = None) -> set[int]:
+    """Every process below root in the process tree, zombies included (see ``process_table``)."""
+    table = process_table() if table is None else table
+    children = collections.defaultdict(list)
+    for pid, ppid, _, _ in table:
+        children[ppid].append(pid)
+    found, stack = set(), [root]
+    while stack:
+        for child in children[stack.pop()]:
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _offspring(root: int, same_session: bool) -> set[int]:
+    """Live processes that came from root: its descendants and, if asked, its session's members.
+
+    The zygote and each worker are child subreapers (see grader.worker), so a process
+    whose parent exits is re-parented to them, not to init, and stays a descendant.
+    """
+    table = process_table()
+    found = descendants(root, table)
+    if same_session:
+        found |= {pid for pid, _, sid, _ in table if sid == root}
+    return {pid for pid, _, _, state in table if state != "Z" and pid in found} - {root}
+
+
+def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
+    """SIGKILL everything that came from root, then root and its process group.
+
+    root stays alive until the end, so a process orphaned by the killing is
+    re-parented to it and found in the next round; forks in between are caught
+    the same way (RLIMIT_NPROC bounds them).
+    """
+    deadline = time.monotonic() + seconds
+    while (targets := _offspring(root, same_session)) and time.monotonic() < deadline:
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)  # let the signals land before looking again
+    kills = [(os.killpg, root), (os.kill, root)] if same_session else [(os.kill, root)]
+    for kill, target in kills:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(target, signal.SIGKILL)
+
+
+def processes_of_user(uid: int) -> set[int]:
+    """Live processes whose real user is uid (zombies excluded)."""
+    found = set()
+    if not os.path.isdir("/proc"):
+        return found
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            found.add(int(entry.name))
+    return found
+
+
+def kill_user(uid: int, seconds: float = 5.0) -> bool:
+    """SIGKILL every process of uid until none is left (a user cannot leave its uid); True if none is left.
+
+    Only for a uid that belongs to one student's sandbox alone: it catches what re-parented
+    or re-sessioned itself out of any process tree.
+    """
+    if uid == 0 or uid == os.getuid():
+        raise ValueError("kill_user is for a sandbox's own uid, never the grader's")
+    deadline = time.monotonic() + seconds
+    while targets := processes_of_user(uid):
+        if time.monotonic() > deadline:
+            return False
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return True
