@@ -15,7 +15,7 @@ from .labs import REPO_ROOT
 CHECKS_DIR = REPO_ROOT / "grader" / "checks"
 HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
 # What submitted code must never read: hidden from the sandbox user while grading as root.
-PRIVATE_PATHS = (REPO_ROOT / "solutions", HIDDEN_DIR)
+PRIVATE_PATHS = (REPO_ROOT / "solutions", HIDDEN_DIR, REPO_ROOT / ".git")  # git's objects hold the reference too
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,34 @@ def test_a_hostile_worker_leaves_nothing_keeps_nothing_and_cannot_hold_the_judge
     assert waits[0].get("value") == "waited", waits
     assert "total time budget" in waits[-1].get("error", ""), waits
     assert sum(w["seconds"] for w in waits) < 12, waits
+
+
+def test_a_judge_killed_from_outside_leaves_no_submitted_file_behind(tmp_path):
+    """The zygote sees its judge's socket close, kills its workers and removes their folders."""
+    import signal
+    import sys
+    import time
+
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "logreg.py").write_text("import time\ntime.sleep(60)\n")  # the judge is killed while it waits
+    before = set(Path(tempfile.gettempdir()).glob("litlabs-zygote-*"))
+    judge = subprocess.Popen([sys.executable, "-m", "grader.cli", "grade", str(submission), "--results",
+                              str(tmp_path / "results.json")], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            homes = set(Path(tempfile.gettempdir()).glob("litlabs-zygote-*")) - before
+            if any(home.glob("sandboxes/*/code/logreg.py") for home in homes):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the submission was never copied into a sandbox folder")
+    finally:
+        judge.send_signal(signal.SIGKILL)
+        judge.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(home.glob("sandboxes/*/code/*") for home in homes if home.exists()):
+        time.sleep(0.1)
+    assert not [str(f) for home in homes if home.exists() for f in home.glob("sandboxes/*/code/*")]

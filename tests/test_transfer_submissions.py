@@ -21,9 +21,9 @@ WRONG = {
     "train() wakes frozen batch norm up": (
         [("            if isinstance(layer, _BatchNorm) and not any(p.requires_grad for p in layer.parameters()):\n"
           "                layer.eval()\n", "            pass\n")],
-        # (gradual mode is safe: its callback freezes after the worker's model.train())
-        {"test_frozen_batch_norm_stays_in_eval_mode_after_train", PROBE_BITWISE,
-         "test_last_k_training_moves_only_the_last_layers"}),
+        # Lightning (2.6) keeps each module's mode through fit instead of calling model.train(), and a fresh model
+        # is trained as built (as in `litlabs train`): training never calls this train(), so only its check sees it.
+        {"test_frozen_batch_norm_stays_in_eval_mode_after_train"}),
     "unfreeze leaves the module in eval mode": (
         [("        parameter.requires_grad_(True)\n    module.train()\n", "        parameter.requires_grad_(True)\n")],
         {"test_freeze_and_unfreeze"}),
@@ -41,7 +41,9 @@ WRONG = {
          "test_linear_probe_beats_training_from_scratch_with_few_labels"}),
     "the head's size written as 64": (
         [("self.head = nn.Linear(self.backbone.num_features, num_classes)", "self.head = nn.Linear(64, num_classes)")],
-        {"test_logits_shape_and_feature_size_read_from_the_backbone"}),
+        # the batch-norm check runs the model's forward on a 7-feature backbone, which this head cannot take
+        {"test_logits_shape_and_feature_size_read_from_the_backbone",
+         "test_frozen_batch_norm_stays_in_eval_mode_after_train"}),
     "last_k unfreezes one layer too many": (
         [("layers_with_parameters(self.backbone)[-k:]", "layers_with_parameters(self.backbone)[-(k + 1):]")],
         {"test_last_k_freezes_exactly_what_it_says", "test_last_k_training_moves_only_the_last_layers"}),
