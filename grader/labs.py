@@ -71,7 +71,7 @@ LABS = {
             {"softmax": Model("SoftmaxRegression"),
              "binary": Model("BinaryLogisticRegression", classes=(3, 8), max_epochs=5)}),
         Lab("mlp", "Backpropagation and the MLP: autograd, hand-written backward passes, initialisation, dropout",
-            {"mlp": Model("MLP", max_epochs=20)}),
+            {"mlp": Model("MLP", max_epochs=30, init={"max_shift": 2})}),
         Lab("cnn", "Convolutional networks: convolution and pooling by hand, batch normalisation, augmentation, LeNet-5",
             {"lenet5": Model("LeNet5", max_epochs=10)}),
         Lab("transfer", "Transfer learning: freeze or fine-tune a pretrained backbone, and measure when transfer wins",

@@ -392,16 +392,32 @@ def dropout(x, p, training):
 ACTIVATIONS = {"relu": ReLUFunction, "tanh": TanhFunction, "sigmoid": SigmoidFunction}
 
 
+def random_shift(x, max_shift):
+    """Data augmentation (given): shift each image of x (N, C, H, W) by its own random offset of up to
+    ``max_shift`` pixels in each direction, replicating the border (the background) — what Lab 3 builds
+    with transforms.v2. Random numbers come from torch's global generator, so seeding repeats them."""
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4, mode="replicate")
+    dy = torch.randint(0, 2 * max_shift + 1, (n,))
+    dx = torch.randint(0, 2 * max_shift + 1, (n,))
+    width = w + 2 * max_shift  # each output pixel is read from the padded image, offset by (dy, dx)
+    start = (dy * width + dx).to(x.device)
+    pixels = (torch.arange(h, device=x.device)[:, None] * width + torch.arange(w, device=x.device)).flatten()
+    index = (start[:, None] + pixels).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.flatten(2).gather(2, index).view(n, c, h, w)
+
+
 class MLP(L.LightningModule):
     """A multilayer perceptron built from this lab's layers: Linear → activation → dropout, repeated.
 
     Inputs to ``forward``: (N, ...) such as images (N, 1, 28, 28), flattened to (N, num_features).
     Output: logits (N, num_classes). Trained with ``SoftmaxCrossEntropyFunction``, SGD with
-    Nesterov momentum and a one-cycle learning-rate schedule.
+    Nesterov momentum and a one-cycle learning-rate schedule; ``max_shift`` > 0 shifts every
+    training image by up to that many pixels (``random_shift``; `litlabs train mlp` uses 2).
     """
 
     def __init__(self, num_features: int = 784, hidden: tuple[int, ...] = (256, 128), num_classes: int = 10,
-                 activation: str = "relu", dropout: float = 0.2, lr: float = 0.05):
+                 activation: str = "relu", dropout: float = 0.2, lr: float = 0.05, max_shift: int = 0):
         super().__init__()
         self.save_hyperparameters()
         sizes = [num_features, *hidden, num_classes]
@@ -426,6 +442,13 @@ class MLP(L.LightningModule):
             h = dropout(activation.apply(layer(h)), self.hparams.dropout, self.training)
         return self.layers[-1](h)
         ### END SOLUTION
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        # Lightning calls this on every batch, on the model's device: augment images while training only.
+        x, y = batch
+        if self.training and self.hparams.max_shift and x.dim() == 4:
+            x = random_shift(x, self.hparams.max_shift)
+        return x, y
 
     def _shared_step(self, batch, stage):
         x, y = batch

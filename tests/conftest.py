@@ -17,3 +17,13 @@ def zygote():
 
     with Zygote() as z:
         yield z
+
+
+def pytest_configure(config):
+    """Every skipped test says why in the summary, without -rs: a newcomer sees what a skip needs (e.g. root)."""
+    chars = config.option.reportchars or ""
+    if not any(c in chars for c in "sSaAN"):
+        config.option.reportchars = chars + "s"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and "s" not in reporter.reportchars:
+            reporter.reportchars += "s"

@@ -19,6 +19,15 @@ from grader.grade import grade
 from grader.labs import REPO_ROOT
 from grader.sandbox import Limits, Sandbox, choose_identity, landlock_abi
 
+
+@pytest.fixture(autouse=True)
+def walls_behind_the_policy(monkeypatch):
+    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
+    policy's own verdicts)."""
+    monkeypatch.setenv("LITLABS_NO_POLICY", "1")
+
+
 PROBE = '''
 import os, signal, socket
 
@@ -128,7 +137,7 @@ def test_every_attack_is_refused_inside_the_wall_and_works_without_it(zygote, tm
 def test_what_the_submission_legitimately_needs_still_works(zygote, tmp_path):
     answers, _ = probes(zygote, tmp_path, True, {
         "its scratch folder": ("write", "scratch.txt"),
-        "reading it back": ("read", "scratch.txt"),
+        "its own file": ("read", "../code/probe.py"),
         "/dev/null": ("write", "/dev/null"),
         "a module of the standard library": ("read", os.__file__),
     })
@@ -217,7 +226,7 @@ def test_as_a_normal_user_without_root_the_planted_reference_stays_out_of_reach(
 # --- the instructor's checkout is never left changed ---------------------------------------
 
 def _checkout_copy():
-    """A copy of the instructor repository that user nobody can read, graded with the /opt interpreter."""
+    """A copy of the instructor repository that user nobody can read, graded with an interpreter nobody can run."""
     python = sandbox_python()  # root: the file-mode fallback hides files from user nobody
     root = Path(tempfile.mkdtemp(prefix="litlabs-checkout-"))
     for name in ("solutions", "grader", "datamodules", "labs"):
@@ -293,7 +302,7 @@ def test_with_landlock_grading_never_touches_the_checkout():
         assert grading.returncode == 0, grading.stderr.read()[-2000:]
         assert seen <= {tuple(before.values())}
         document = json.loads(next(root.glob("results-*.json")).read_text())
-        assert document["score"] == 24 and "landlock v" in document["output"] and "user nobody" in document["output"]
+        assert document["score"] == 24 and "landlock v" in document["output"] and "a uid of its own" in document["output"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,15 @@ from sandbox_python import sandbox_python
 
 from grader.cli import main
 from grader.labs import REPO_ROOT
-from grader.sandbox import _others_can_read
+from grader.sandbox import _others_can_read, interpreter_files
+
+
+@pytest.fixture(autouse=True)
+def walls_behind_the_policy(monkeypatch):
+    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
+    policy's own verdicts)."""
+    monkeypatch.setenv("LITLABS_NO_POLICY", "1")
 
 
 def test_grade_writes_gradescope_results_for_the_stub(tmp_path, capsys):
@@ -56,6 +64,11 @@ def test_check_shows_only_visible_checks(capsys):
 
 # --- as root: the submission runs as an unprivileged user -----------------------------
 
+def _ran_unprivileged(output: str) -> bool:
+    """The report says the submission ran as an unprivileged user with nobody's rights (not as root)."""
+    return "unprivileged user" in output and "'nobody'" in output and "WARNING" not in output
+
+
 def _grade_as_root(python, submission, results):
     done = subprocess.run([python, "-m", "grader.cli", "grade", str(submission), "--lab", "logreg",
                            "--results", str(results), "--format", "json"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
@@ -68,7 +81,7 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
     python = str(sandbox_python())
     reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
     full = _grade_as_root(python, REPO_ROOT / "solutions", tmp_path / "full.json")
-    assert full["score"] == 24 and "unprivileged user 'nobody'" in full["output"]
+    assert full["score"] == 24 and _ran_unprivileged(full["output"]), full["output"]
 
     # A submission that reads the reference from disk and signals the processes above it.
     attack = tmp_path / "attack"
@@ -88,15 +101,42 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
     assert document["score"] == 24  # the kill attempts changed nothing
 
 
+def _says_nobody_cannot_read_python(message: str, unreadable: list[str]) -> None:
+    """What the report must tell: submitted code ran as root, because user nobody cannot read the Python
+    installation (naming one file it cannot read, whichever this layout has), and what to do about it."""
+    assert "WARNING: the submission ran with the grader's privileges (root)" in message
+    assert "user 'nobody' cannot read the Python installation (" in message
+    named = message.split("cannot read the Python installation (", 1)[1].split(")", 1)[0]
+    assert named in unreadable, (named, unreadable)
+    assert "Install litlabs in an environment outside /root" in message
+
+
 def test_without_root_or_a_readable_interpreter_the_report_says_so(tmp_path, capsys):
     assert main(["grade", "solutions", "--lab", "logreg", "--results", str(tmp_path / "r.json")]) == 0
     output = json.loads((tmp_path / "r.json").read_text())["output"]
-    if os.geteuid() == 0 and not _others_can_read(Path(sys.executable)):
-        assert "WARNING: the submission ran with the grader's privileges (root)" in output
-    elif os.geteuid() != 0:
+    unreadable = [str(p) for p in interpreter_files() if not _others_can_read(p)]  # what choose_identity looks at
+    if os.geteuid() != 0:
         assert "ran as the grader's own user" in output
+    elif unreadable:  # e.g. a pyenv under /root, or a venv whose torch lives there
+        _says_nobody_cannot_read_python(output, unreadable)
     else:
-        assert "unprivileged user" in output
+        assert _ran_unprivileged(output), output
+
+
+def test_as_root_with_a_python_nobody_cannot_read_the_identity_says_so(tmp_path, monkeypatch):
+    """The same message whatever this machine's layout: a file of the installation that nobody cannot read."""
+    import grader.sandbox as sandbox
+
+    hidden = tmp_path / "private" / "torch" / "__init__.py"  # pytest's tmp_path lies in a folder only we can enter
+    hidden.parent.mkdir(parents=True)
+    hidden.write_text("")
+    hidden.parent.parent.chmod(0o700)
+    monkeypatch.setattr(sandbox, "interpreter_files", lambda: [Path(sys.executable), hidden])
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 0)
+    identity = sandbox.choose_identity("nobody")
+    assert not identity.isolated and identity.uid is None
+    _says_nobody_cannot_read_python(identity.note, [str(p) for p in sandbox.interpreter_files()
+                                                    if not _others_can_read(p)])
 
 
 @pytest.mark.slow

@@ -91,10 +91,11 @@ def _train_here(run_dir, *extra, lab="logreg"):
 
 @pytest.mark.slow
 def test_mlp_on_two_ddp_processes_equals_one_process_with_twice_the_batch(tmp_path):
-    """Dropout off: its masks are drawn per process, so with it on the two runs differ by design."""
-    single = _train_here(tmp_path / "single", "--batch-size", "64", "--set", "dropout=0", lab="mlp")
-    ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp",
-                                 "--set", "dropout=0", lab="mlp")
+    """Dropout and shifts off: their random draws are per process, so with them on the two runs differ by design."""
+    off = ("--set", "dropout=0", "--set", "max_shift=0")
+    single = _train_here(tmp_path / "single", "--batch-size", "64", *off, lab="mlp")
+    ddp, out = _train_subprocess(tmp_path / "ddp", "--batch-size", "32", "--devices", "2", "--strategy", "ddp", *off,
+                                 lab="mlp")
     for name in single:
         assert torch.allclose(single[name], ddp[name], atol=1e-5), name
     assert "final test accuracy" in out
