@@ -35,7 +35,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def build_datamodule(name: str = "mnist", data_dir=None, download: bool = False, **kwargs) -> "InMemoryDataModule":
+def build_datamodule(name: str = "mnist", data_dir=None, download: bool = False, **kwargs) -> InMemoryDataModule:
     """Return the datamodule for a data set name.
 
     ``data_dir=None`` and ``download=False`` select the offline data where the

@@ -1,4 +1,4 @@
-"""A LightningDataModule over train/val/test tensors held in memory."""
+"""A LightningDataModule over train/val/test tensors held in memory (the data logic: ``datamodules.splits``)."""
 from __future__ import annotations
 
 import logging
@@ -8,24 +8,10 @@ import torch
 
 from .batches import TensorBatches
 from .errors import DataError  # noqa: F401 -- also importable from here
+from .splits import first_per_class, keep_classes, prepare, standardize  # noqa: F401 -- torch only: the judge uses them
 
 log = logging.getLogger("litlabs.data")
 EVAL_BATCH_SIZE = 500  # examples per evaluation step (training uses the batch size asked for)
-
-
-def standardize(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Standardise images per channel with the *training* split's statistics.
-
-    Inputs:
-    - train_x: float tensor of shape (N, C, H, W)
-    - others: tensors of shape (M, C, H, W), normalised with train_x's statistics
-
-    Returns (train_x, *others) with zero mean and unit variance per channel on the
-    training split. Using only training statistics keeps the held-out splits honest.
-    """
-    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
-    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
-    return tuple((t - mean) / std for t in (train_x, *others))
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -63,32 +49,16 @@ class InMemoryDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._splits is not None:
             return
-        splits = self.load()
-        if self.classes is not None:
-            splits = {name: self._keep_classes(x, y) for name, (x, y) in splits.items()}
-        names = list(splits)
-        normalized = standardize(*(splits[n][0] for n in names))
-        self._splits = {n: (x, splits[n][1]) for n, x in zip(names, normalized)}
-        if self.labels_per_class is not None:  # after normalising: the statistics need no labels
-            self._splits["train"] = self._first_per_class(*self._splits["train"], self.labels_per_class)
-        if self.random_labels:
-            x, y = self._splits["train"]
-            generator = torch.Generator().manual_seed(self.seed + 1)
-            self._splits["train"] = (x, torch.randint(0, self.output_classes, y.shape, generator=generator))
+        self._splits = prepare(self.load(), self.classes, self.labels_per_class, self.random_labels, self.seed,
+                               self.num_classes)
         log.info("data: %s (%s)", self.name, self.source)
 
     @staticmethod
     def _first_per_class(x, y, k):
-        keep = torch.zeros(len(y), dtype=torch.bool)
-        for label in torch.unique(y):
-            keep[torch.nonzero(y == label).flatten()[:k]] = True
-        return x[keep], y[keep]
+        return first_per_class(x, y, k)
 
     def _keep_classes(self, x, y):
-        keep = torch.isin(y, torch.tensor(self.classes))
-        relabel = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
-        relabel[list(self.classes)] = torch.arange(len(self.classes))
-        return x[keep], relabel[y[keep]]
+        return keep_classes(x, y, self.classes)
 
     @property
     def output_classes(self) -> int:

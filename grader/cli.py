@@ -146,7 +146,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             raise UsageError("refusing to run the submission without the Landlock file wall: this kernel has no "
                              "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
         with Zygote() as zygote:
-            import datamodules.base  # noqa: F401 -- the checks need it; import it while the zygote starts
+            import datamodules.splits  # noqa: F401 -- the checks' data (torch only: the judge never imports Lightning)
 
             identity = choose_identity()
             if require_sandbox_user and not identity.isolated:

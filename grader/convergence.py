@@ -15,23 +15,22 @@ from . import expect
 
 @lru_cache(maxsize=4)
 def offline_data(name: str = "mnist", classes: tuple | None = None):
-    """The judge's copy of an offline data set, set up (the same split the worker trains on)."""
-    from datamodules import build_datamodule
+    """The judge's copy of an offline data set, set up as the datamodule sets it up (the same split the
+    worker trains on): ``split(name)``, ``output_classes``. Torch only: the judge never imports Lightning."""
+    from datamodules.splits import PreparedData
 
-    datamodule = build_datamodule(name, classes=list(classes) if classes else None)
-    datamodule.setup()
-    return datamodule
+    return PreparedData(name, classes=list(classes) if classes else None)
 
 
 @lru_cache(maxsize=4)
 def training_splits(name: str = "mnist") -> tuple[dict, tuple, int]:
     """What the worker may train on: the train and validation splits of an offline data set, as its
-    ``load()`` gives them (never the test split the judge scores on), its dims and its number of classes."""
-    from datamodules import build_datamodule
+    datamodule's ``load()`` gives them (never the test split the judge scores on), its dims and its number
+    of classes."""
+    from datamodules.splits import offline_splits
 
-    datamodule = build_datamodule(name)
-    splits = datamodule.load()
-    return {split: splits[split] for split in ("train", "val")}, tuple(datamodule.dims), datamodule.num_classes
+    splits, dims, num_classes = offline_splits(name)
+    return {split: splits[split] for split in ("train", "val")}, tuple(dims), num_classes
 
 
 # The CPU-time budget of a training request: what the reference needs there, times a margin, on a

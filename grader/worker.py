@@ -1,7 +1,8 @@
 """The sandboxed side: a zygote that forks one worker per submission.
 
-Started by ``grader.sandbox.Zygote``, which calls ``zygote_main(CONTROL_FD)``.
-The zygote imports torch and Lightning once (seconds on these machines) and
+Started by ``grader.sandbox.Zygote``, which calls ``zygote_main(CONTROL_FD)``, in a process
+forked from the judge right after it imported torch (so torch's pages are shared) or in a fresh
+interpreter. The zygote imports Lightning once (seconds on these machines) and
 never imports submitted code. For each submission it forks a worker that:
 starts its own session (process group), caps memory, CPU time and file size,
 drops to the sandbox user when one is given, clears its environment, blocks
@@ -17,6 +18,7 @@ may train on and evaluation inputs without their labels.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.abc
 import importlib.util
 import json
@@ -93,6 +95,10 @@ def sweep_orphans(workers: set[int]) -> None:
 def zygote_main(control_fd: int) -> None:
     become_subreaper()
     preload()
+    # What preload made is never freed: the cyclic collector of a worker need not walk it (and so does not
+    # copy its pages, shared with the zygote) -- the memory a worker adds stays what the submission adds.
+    gc.collect()
+    gc.freeze()
     home = os.getcwd()  # the judge's folder for this zygote: its workers' folders live below it
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
     control = socket.socket(fileno=control_fd)
@@ -114,6 +120,10 @@ def zygote_main(control_fd: int) -> None:
             control.close()
             judge_end.close()
             os.close(output_read)
+            # At the container's memory limit the kernel kills a worker first, before the judge or this
+            # zygote: the submission's request fails ("a resource limit: memory"), the grading goes on.
+            with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+                adj.write("1000")
             try:
                 worker_main(worker_end, output_write, spec)
             finally:

@@ -7,9 +7,9 @@ for the mistakes that do reach it. A last test proves every check catches at lea
 mistake, so none of them is there for show.
 """
 import pytest
+from mutations import LabSources, failed
 
 from grader.grade import NoChecksSelected
-from mutations import LabSources, failed
 
 CNN = LabSources("cnn")
 QUICK = "not learns"  # every check but the two that train LeNet-5

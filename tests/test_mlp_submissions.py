@@ -5,7 +5,6 @@ mistake, the checks that must catch it; a last test proves every check catches a
 one mistake, so none of them is there for show.
 """
 import pytest
-
 from mutations import LabSources, failed
 
 MLP = LabSources("mlp")

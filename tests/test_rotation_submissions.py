@@ -4,7 +4,6 @@ Each mistake runs the checks of the part it breaks (a pytest -k expression): the
 exactly the expected ones among them. The reference and the stub run every check.
 """
 import pytest
-
 from mutations import LabSources, failed
 
 ROTATION = LabSources("rotation")

@@ -1,6 +1,5 @@
 """Lab 4's checks against deliberately wrong implementations: each mistake is caught by the checks meant for it."""
 import pytest
-
 from mutations import LabSources, failed
 
 TRANSFER = LabSources("transfer")
