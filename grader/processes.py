@@ -81,13 +81,14 @@ def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
             kill(target, signal.SIGKILL)
 
 
-def processes_of_user(uid: int) -> set[int]:
-    """Live processes whose real user is uid (zombies excluded)."""
+def processes_of_user(uid: int, below: int | None = None) -> set[int]:
+    """Live processes whose real user is uid (zombies excluded); with ``below``, only its descendants."""
     found = set()
     if not os.path.isdir("/proc"):
         return found
+    within = descendants(below) if below is not None else None
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (within is not None and int(entry.name) not in within):
             continue
         try:
             with open(f"/proc/{entry.name}/status") as f:
@@ -101,16 +102,18 @@ def processes_of_user(uid: int) -> set[int]:
     return found
 
 
-def kill_user(uid: int, seconds: float = 5.0) -> bool:
-    """SIGKILL every process of uid until none is left (a user cannot leave its uid); True if none is left.
+def kill_user(uid: int, below: int | None = None, seconds: float = 5.0) -> bool:
+    """SIGKILL every process of uid (below ``below``, if given) until none is left; True if none is left.
 
-    Only for a uid that belongs to one student's sandbox alone: it catches what re-parented
-    or re-sessioned itself out of any process tree.
+    Only for a uid that belongs to one student's sandbox alone: a process cannot leave its uid, so
+    this catches what re-sessioned itself or re-parented to the zygote (a child subreaper), out of
+    its worker's tree. ``below`` (the zygote) keeps it off another grader's processes on this kernel
+    that happen to use the same uid (a chroot with its own lock files).
     """
     if uid == 0 or uid == os.getuid():
         raise ValueError("kill_user is for a sandbox's own uid, never the grader's")
     deadline = time.monotonic() + seconds
-    while targets := processes_of_user(uid):
+    while targets := processes_of_user(uid, below):
         if time.monotonic() > deadline:
             return False
         for pid in targets:

@@ -159,8 +159,7 @@ class UidSlot:
         raise GraderError(f"no free sandbox uid in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
 
     def release(self) -> None:
-        processes.kill_user(self.uid)
-        self._lock.close()
+        self._lock.close()  # its processes were killed with its last worker (Sandbox.kill)
 
 
 # Where the fallback below keeps the original modes while paths are hidden (root only).
@@ -723,7 +722,7 @@ class Sandbox:
             self._pid = self._sock = None
             self.restarts += 1
         if self._slot is not None:
-            processes.kill_user(self._slot.uid)
+            processes.kill_user(self._slot.uid, below=self.zygote.process.pid)
 
     def close(self) -> None:
         self.kill()

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def walls_behind_the_policy(monkeypatch):
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
 FUTURE = "from __future__ import annotations\n"
+LITLABS = str(Path(sys.executable).parent / "litlabs")  # this environment's, activated or not (README line 2)
 README_COMMAND = ["grade-all", "submissions/", "--out", "grades.csv", "--jobs", "2"]
 
 
@@ -90,7 +92,7 @@ def test_the_readme_command_verbatim_gives_the_right_gradebook_and_reruns_only_w
     make_submissions(tmp_path, SUBMISSIONS)
 
     def litlabs(*argv):  # the installed command, from the folder holding submissions/
-        return subprocess.run(["litlabs", *argv], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        return subprocess.run([LITLABS, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=600)
 
     done = litlabs(*README_COMMAND)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -239,7 +241,7 @@ def test_ctrl_c_keeps_the_rows_already_graded_and_leaves_no_process(tmp_path):
     students = {f"s{i}": (at_top("while True:\n    pass\n") if i == 1 else REFERENCE,) for i in range(4)}
     make_submissions(tmp_path, students)
     # Ctrl-C's default action even where the tests run in the background (a shell's `cmd &` ignores SIGINT).
-    batch = subprocess.Popen(["litlabs", "grade-all", "submissions/", "--out", "grades.csv", "--jobs", "1"],
+    batch = subprocess.Popen([LITLABS, "grade-all", "submissions/", "--out", "grades.csv", "--jobs", "1"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = tmp_path / "grades-results"

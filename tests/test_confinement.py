@@ -126,9 +126,11 @@ def test_every_attack_is_refused_inside_the_wall_and_works_without_it(zygote, tm
     assert confinement.startswith(f"landlock v{landlock_abi()} (files")
     allowed, _ = probes(zygote, tmp_path, False, asks)
     as_root = os.geteuid() == 0 and not choose_identity().isolated  # the worker then is root: nothing stops it
+    # A worker of another uid is kept from the judge's process by the kernel, Landlock or not.
+    other_user = {"the judge's environment", "a signal to the judge"} if choose_identity().isolated else set()
     for name in asks:
         assert refused[name] == "PermissionError", (name, refused[name])
-        if as_root or name not in ("the graded checkout's reference", "the hidden checks"):
+        if as_root or name not in ("the graded checkout's reference", "the hidden checks", *other_user):
             assert allowed[name] == "ok", (name, allowed[name])
     assert not (planted["root"] / "written.txt").exists() or allowed["writing outside the scratch folder"] == "ok"
 

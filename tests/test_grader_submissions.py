@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from gradescope_format import assert_gradescope_results
@@ -192,7 +194,7 @@ def test_processes_the_submission_starts_are_gone_after_grading(tmp_path, zygote
     # The submission reports its pids in a file outside its scratch folder, which Landlock would refuse:
     # this test is about the process-tree kill, a layer that holds without Landlock too.
     monkeypatch.setenv("LITLABS_NO_LANDLOCK", "1")
-    marker = tmp_path / "pids"
+    marker = writable_by_anyone() / "pids"  # the worker may run as another uid
     spawn = (f"import subprocess\n"
              f"_a = subprocess.Popen(['sleep', '300'])\n"
              f"_b = subprocess.Popen(['sleep', '301'], process_group=0)  # leaves the process group\n"
@@ -206,6 +208,13 @@ def test_processes_the_submission_starts_are_gone_after_grading(tmp_path, zygote
     assert_not_running(map(int, marker.read_text().split()))
 
 
+def writable_by_anyone() -> Path:
+    """A folder any uid can write (tmp_path lies under a root-only folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="litlabs-marker-"))
+    folder.chmod(0o777)
+    return folder
+
+
 def assert_not_running(pids):
     for pid in pids:
         try:
@@ -216,7 +225,7 @@ def assert_not_running(pids):
 
 
 def test_processes_the_submission_starts_are_gone_when_the_judge_is_killed(tmp_path):
-    marker = tmp_path / "pids"
+    marker = writable_by_anyone() / "pids"  # the worker may run as another uid
     submission = tmp_path / "submission"
     submission.mkdir()
     daemon = (f"import subprocess, time\n"

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_run_autograder_grades_reference_stub_and_broken_submissions(fake_autogr
 @pytest.mark.slow
 def test_run_autograder_refuses_to_run_code_as_root(fake_autograder, tmp_path):
     # An interpreter that user nobody cannot run (this one lives under /root or pytest's private tmp)
-    env = {**os.environ, "LITLABS_AUTOGRADER_ROOT": str(fake_autograder), "LITLABS_PYTHON": shutil.which("python")}
+    env = {**os.environ, "LITLABS_AUTOGRADER_ROOT": str(fake_autograder), "LITLABS_PYTHON": sys.executable}
     (fake_autograder / "submission").mkdir(exist_ok=True)
     (fake_autograder / "submission" / "logreg.py").write_text("print('should never run')\n")
     done = subprocess.run(["bash", str(fake_autograder / "run_autograder")], env=env, capture_output=True, text=True,
