@@ -125,6 +125,9 @@ def choose_identity(user: str = SANDBOX_USER) -> Identity:
                     f"the rights of user {user!r} (no account, no files) and shared with no other submission.", True)
 
 
+IMPORT_CPU_SECONDS = 2  # CPU time a worker has for starting and importing the submission, on top of its request's
+
+
 # Each submission graded at the same time runs as a uid of its own (root only): no account, no files,
 # nothing shared with a classmate's worker, and every process it starts can be found by its uid
 # however it re-parents or re-sessions itself. LITLABS_SANDBOX_UID_BASE moves the range.
@@ -260,11 +263,11 @@ def hidden_from_sandbox(paths):
 def paths_to_hide(identity: Identity) -> list:
     """What the file-mode fallback hides: the reference and hidden checks, only where the worker runs
     as another user and Landlock is missing (Landlock walls off every copy, without root)."""
-    from datamodules.cache import labelled_data_files
-
     from .catalog import PRIVATE_PATHS
 
-    return [*PRIVATE_PATHS, *labelled_data_files()] if identity.isolated and not landlock_abi() else []
+    # Not the offline data files: they belong to the installation, which other users run at the same time
+    # (the README's threat model says what the worker can read without Landlock).
+    return list(PRIVATE_PATHS) if identity.isolated and not landlock_abi() else []
 
 
 # --- Landlock: what the worker may read and write, with or without root ------------------
@@ -687,6 +690,7 @@ class Sandbox:
     def _start(self, cpu_seconds: float) -> None:
         self._fresh_scratch()
         limits = {**asdict(self.limits), "cpu_seconds": max(1, math.ceil(cpu_seconds))}
+        self._cpu_limit, self._worker_started = limits["cpu_seconds"], time.monotonic()
         spec = {"workdir": str(self.workdir), "submission": str(self.submission_file),
                 "uid": self.uid, "gid": self.gid,
                 "env": worker_env(str(self.workdir)), "limits": limits,
@@ -756,7 +760,8 @@ class Sandbox:
         timeout = timeout if timeout is not None else self.limits.call_seconds
         started = time.monotonic()
         try:
-            self._start(cpu_seconds if cpu_seconds is not None else timeout + 1)
+            # the worker's CPU time covers its start and the submission's import as well as the request
+            self._start((cpu_seconds if cpu_seconds is not None else timeout) + IMPORT_CPU_SECONDS)
             deadline = self._within_budget(timeout)
             return self._exchange({"op": op, **payload}, deadline, what or op,
                                   budget_cut=deadline < timeout)
@@ -778,6 +783,9 @@ class Sandbox:
             raise SubmissionError(f"{what} did not finish within {timeout:g} s (an endless loop?)") from None
         except (EOFError, OSError):
             self.kill()
+            if time.monotonic() - self._worker_started >= self._cpu_limit - 0.5:  # it ran as long as its CPU time
+                raise SubmissionError(f"{what} did not finish within its CPU time of {self._cpu_limit:g} s "
+                                      "(an endless loop?)") from None
             raise SubmissionError(f"the submission's process ended during {what} "
                                   "(os._exit, a crash, or a resource limit: memory or CPU time)") from None
         except wire.WireError as err:

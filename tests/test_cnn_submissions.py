@@ -48,7 +48,9 @@ WRONG = {
     "max_pool2d calls F.max_pool2d": (
         [("    h_out = conv_output_size(height, kernel_h, stride_h)\n",
           "    return F.max_pool2d(x, kernel_size, stride)\n")],
-        {"test_max_pool2d_matches_torch", "test_lenet5_is_built_from_the_labs_layers"}, QUICK),
+        # the static rule "own convolution and pooling" backs the conv2d-by-hand check too
+        {"test_max_pool2d_matches_torch", "test_lenet5_is_built_from_the_labs_layers", "test_conv2d_is_written_by_hand"},
+        QUICK),
     "max_pool2d ignores its stride": (
         [("stride_h, stride_w = pair(kernel_size if stride is None else stride)", "stride_h, stride_w = pair(kernel_size)")],
         {"test_max_pool2d_matches_torch", "test_conv2d_and_pooling_with_unequal_strides_and_gaps"}, QUICK),

@@ -173,7 +173,7 @@ def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zy
 
 
 ZERO = {
-    "an endless loop at import": (prepend("while True:\n    pass\n"), "did not finish within 6 s"),
+    "an endless loop at import": (prepend("while True:\n    pass\n"), "did not finish within"),
     "sys.exit(0) at import": (prepend("import sys\nsys.exit(0)\n"), "called sys.exit(0)"),
     "os._exit(0) at import": (prepend("import os\nos._exit(0)\n"), "process ended during importing"),
     "importing the reference solution": ("from solutions.logreg import *\n", "'solutions' is not available"),

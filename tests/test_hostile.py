@@ -113,9 +113,13 @@ def test_a_hostile_classmate_graded_first_costs_the_next_student_nothing(attack,
                                  + "\n# HOSTILE-TEST-VICTIM\n")):
             (folder / "submissions" / student).mkdir(parents=True)
             (folder / "submissions" / student / f"{lab}.py").write_text(source)
+        # A copy of the checkout: without Landlock the grading hides its reference by file modes, which must not
+        # touch the checkout other tests read at the same time.
+        for name in ("grader", "datamodules", "labs", "solutions"):
+            shutil.copytree(REPO_ROOT / name, folder / "checkout" / name, ignore=shutil.ignore_patterns("__pycache__"))
         for path in [folder, *folder.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LITLABS_NO_POLICY": "1"}  # the walls behind the policy
+        env = {**os.environ, "PYTHONPATH": str(folder / "checkout"), "LITLABS_NO_POLICY": "1"}  # behind the policy
         env.pop("LITLABS_NO_LANDLOCK", None)
         if not landlock:
             env["LITLABS_NO_LANDLOCK"] = "1"

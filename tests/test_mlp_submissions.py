@@ -141,6 +141,14 @@ def test_every_check_catches_at_least_one_mistake():
 def test_a_backward_that_uses_autograd_is_named_in_the_reason(tmp_path, zygote):
     results = MLP.grade(tmp_path, zygote, MLP.mutate(*WRONG["Linear: backward secretly uses autograd"][0]))
     reason = next(o.reason for o in results.outcomes if o.check == "test_linear_backward_is_written_by_hand")
+    # the static rule names the line (grader/policy.py); the worker's engine swap would say it at run time
+    assert "LinearFunction.backward uses torch.enable_grad" in reason and "mlp.py, line" in reason, reason
+
+
+def test_without_the_static_rule_the_engine_swap_still_names_autograd(tmp_path, zygote, monkeypatch):
+    monkeypatch.setenv("LITLABS_NO_POLICY", "1")
+    results = MLP.grade(tmp_path, zygote, MLP.mutate(*WRONG["Linear: backward secretly uses autograd"][0]))
+    reason = next(o.reason for o in results.outcomes if o.check == "test_linear_backward_is_written_by_hand")
     assert "autograd was used inside a backward that must be written by hand" in reason
 
 
