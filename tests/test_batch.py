@@ -100,7 +100,7 @@ def test_the_readme_command_verbatim_gives_the_right_gradebook_and_reruns_only_w
     assert_gradebook(rows, SUBMISSIONS)
     assert rows["ed"]["logistic_gradients equals autograd's gradient of the mean BCE"] == "0.0"
     assert rows["ed"]["softmax is finite and exact for logits of ±1000"] == "1.0"
-    assert float(rows["io"]["time_s"]) >= 20  # the wall time of that student: its import hung for 20 s
+    assert float(rows["io"]["time_s"]) >= 10  # its wall time: the endless import ran until its CPU limit (10 s + 2)
     summary = " ".join(done.stdout.split())
     assert "11 student(s): graded 11 now" in summary and "status: graded 11" in summary
     assert "min 0, median 17, max 24 (out of 24); full marks 4" in summary
