@@ -254,7 +254,7 @@ def read_the_rules(intake, lab_name: str) -> tuple[str, dict]:
     found = policy.scan(source, intake.lab_file.name)
     if found:
         more = f"; and {len(found) - 1} more: " + "; ".join(map(str, found[1:4])) if len(found) > 1 else ""
-        return f"it breaks a rule every submission must follow, so it was not run: {found[0]}{more}", {}
+        return f"breaks a rule every submission must follow, so it was not run: {found[0]}{more}", {}
     breaches: dict = {}
     if lab_name in policy.LAB_RULES:
         for violation in policy.lab_rules(lab_name, source, intake.lab_file.name):
@@ -279,7 +279,7 @@ def _run(results, intake, lab, include_hidden, zygote, identity, limits, landloc
         results.outcomes = plugin.outcomes
         if refused:
             results.problem = f"the submission {refused}"
-            results.notes.insert(0, f"The submission was not run: {refused}.")
+            results.notes.insert(0, f"The submission {refused}.")  # refused says it was not run, and why
         elif intake.lab_file is None:
             results.problem = intake.problem
             results.notes.insert(0, f"Nothing to grade: {intake.problem}.")
