@@ -66,7 +66,29 @@ def _mark(good: bool, yes: str, no: str) -> str:
     return f"[green]{yes}[/]" if good else f"[red]{no}[/]"
 
 
+def verdict_line(v: CheckVerdict) -> str:
+    """One line per check for logs (no terminal): a table row would wrap over 3-5 lines at 80 columns."""
+    state = "ok" if v.ok else "BAD"
+    line = f"{state:<3}  {v.lab:<8} {v.points:>3g} pt  {v.title}" + (" (hidden)" if v.hidden else "")
+    return line + (f"  -- {v.detail}" if v.detail else "")
+
+
 def print_verdicts(verdicts: list[CheckVerdict], console) -> None:
+    if console.is_terminal:
+        print_tables(verdicts, console)
+    else:
+        for v in verdicts:
+            console.print(verdict_line(v), markup=False, highlight=False, soft_wrap=True)
+    bad = [v for v in verdicts if not v.ok]
+    if bad:
+        console.print(f"[red bold]{len(bad)} check(s) are not meaningful[/]: they must pass on the reference, "
+                      "fail on the stub and repeat exactly.")
+    else:
+        console.print(f"[green bold]all {len(verdicts)} checks pass on the reference, fail on the stub, "
+                      "and repeat exactly[/]")
+
+
+def print_tables(verdicts: list[CheckVerdict], console) -> None:
     from rich.table import Table
 
     for lab in dict.fromkeys(v.lab for v in verdicts):
@@ -78,10 +100,3 @@ def print_verdicts(verdicts: list[CheckVerdict], console) -> None:
                           _mark(v.passes_on_reference, "passes", "FAILS"), _mark(v.fails_on_stub, "fails", "PASSES"),
                           _mark(v.deterministic, "yes", "NO"), v.detail)
         console.print(table)
-    bad = [v for v in verdicts if not v.ok]
-    if bad:
-        console.print(f"[red bold]{len(bad)} check(s) are not meaningful[/]: they must pass on the reference, "
-                      "fail on the stub and repeat exactly.")
-    else:
-        console.print(f"[green bold]all {len(verdicts)} checks pass on the reference, fail on the stub, "
-                      "and repeat exactly[/]")

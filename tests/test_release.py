@@ -158,7 +158,18 @@ def test_student_release_check_runs_and_instructor_commands_explain(tmp_path):
 @pytest.mark.slow
 def test_validate_passes_on_the_repository(capsys):
     assert main(["validate", "logreg"]) == 0
-    assert "all 19 checks pass on the reference, fail on the stub" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all 19 checks pass on the reference, fail on the stub" in out
+    # Not a terminal (a log, CI): one line per check, not a table whose rows wrap.
+    assert sum(line.startswith("ok   logreg") for line in out.splitlines()) == 19
+    assert "━" not in out and "│" not in out
+
+
+def test_a_bad_verdict_in_a_log_says_what_is_wrong_on_its_line():
+    verdict = validate_module.CheckVerdict("mlp", "test_x", "ReLU backward", 2, True, True, False, True,
+                                           "passes on the untouched stub: it does not test the student's code")
+    assert validate_module.verdict_line(verdict) == (
+        "BAD  mlp        2 pt  ReLU backward (hidden)  -- passes on the untouched stub: it does not test the student's code")
 
 
 @pytest.mark.slow
