@@ -80,7 +80,8 @@ class Batch:
 
 # --- one student's judge, forked from the warm batch process ---------------------------
 
-def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote, identity) -> None:
+def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote, identity,
+           keyword: str | None = None) -> None:
     """The forked judge's whole life: grade one student, write its results, exit. Never returns."""
     code = 1
     try:
@@ -100,7 +101,7 @@ def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote,
         torch.set_num_threads(1)  # `jobs` judges share the cores
         from .grade import grade_submission
 
-        results = grade_submission(directory, labs, zygote=zygote, identity=identity)
+        results = grade_submission(directory, labs, zygote=zygote, identity=identity, keyword=keyword)
         write_json_atomically(results.gradescope(), results_path)
         code = 0
     finally:
@@ -158,8 +159,11 @@ def _preload(labs: list[str]) -> None:
 
 
 def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], identity, jobs: int, timeout: float,
-                    on_done) -> None:
-    """Fork a judge per (student, directory, results path), ``jobs`` at a time."""
+                    on_done, keywords: dict[str, str] | None = None) -> None:
+    """Fork a judge per (student, directory, results path), ``jobs`` at a time.
+
+    ``keywords``: a pytest -k expression per student, for the checks to grade (``litlabs audit --quick``).
+    """
     zygote = Zygote()
     running: dict[int, _Running] = {}
     queue = list(todo)
@@ -177,7 +181,7 @@ def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], identit
                 started = time.monotonic()
                 pid = os.fork()
                 if pid == 0:
-                    _judge(directory, labs, results_path, zygote, identity)
+                    _judge(directory, labs, results_path, zygote, identity, (keywords or {}).get(student))
                 running[pid] = _Running(student, results_path, started)
             now = time.monotonic()
             for pid, job in list(running.items()):

@@ -15,7 +15,8 @@ from .labs import REPO_ROOT
 CHECKS_DIR = REPO_ROOT / "grader" / "checks"
 HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
 # What submitted code must never read: hidden from the sandbox user while grading as root.
-PRIVATE_PATHS = (REPO_ROOT / "solutions", HIDDEN_DIR, REPO_ROOT / ".git")  # git's objects hold the reference too
+# git's objects hold the reference too, and the audit's mistakes quote it
+PRIVATE_PATHS = (REPO_ROOT / "solutions", HIDDEN_DIR, REPO_ROOT / ".git", REPO_ROOT / "grader" / "mistakes")
 
 
 @dataclass(frozen=True)

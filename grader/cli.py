@@ -216,6 +216,54 @@ def _add_instructor(sub):
     p.add_argument("labs", nargs="*", help="labs to validate (default: all)")
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser("audit", help="grade each lab's table of student mistakes and correct alternatives: "
+                                     "the mutation score, what no check catches, what is too strict")
+    p.add_argument("labs", nargs="*", help="labs to audit (default: all)")
+    p.add_argument("--mistakes", metavar="DIR", action="append", default=[],
+                   help="a folder of your own LAB.py tables (MISTAKES, ALTERNATIVES) to add; may be repeated")
+    p.add_argument("--min-score", type=float, default=0.95, metavar="FRACTION",
+                   help="exit 1 when a lab's mutation score is below this (default 0.95)")
+    p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    p.add_argument("--only-mine", action="store_true",
+                   help="grade only the tables given with --mistakes, not the ones litlabs ships")
+    p.add_argument("--quick", action="store_true",
+                   help="grade each mistake only with the checks its table names (skips long trainings)")
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args) -> int:
+    from .audit import audit_lab, report_lines
+    from .labs import LABS, get_lab
+    from .release import generated_files
+
+    names = args.labs or list(LABS)
+    for name in names:
+        get_lab(name)
+    generated_files(names)  # fails early, with the reason, outside the instructor repository
+    if not 0 <= args.min_score <= 1:
+        raise UsageError(f"--min-score {args.min_score:g}: give a fraction between 0 and 1, e.g. 0.95")
+    if args.only_mine and not args.mistakes:
+        raise UsageError("--only-mine grades the tables of --mistakes DIR: give that folder too")
+    ok, audited = True, 0
+    for name in names:
+        audit = audit_lab(name, args.mistakes, jobs=max(1, args.jobs), quick=args.quick, shipped=not args.only_mine)
+        if not audit.rows:
+            console.print(f"Lab {name}: no mistakes or alternatives to grade", highlight=False)
+            continue
+        audited += 1
+        for line in report_lines(audit):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        below = audit.mutation_score < args.min_score
+        if below or audit.strict_on:
+            ok = False
+            errors.print(f"[red]lab {name}:[/] " + "; ".join(filter(None, [
+                f"mutation score {100 * audit.mutation_score:.1f}% is below {100 * args.min_score:g}%" if below else "",
+                f"{len(audit.strict_on)} correct alternative(s) lose points" if audit.strict_on else ""])),
+                highlight=False)
+    if not audited:
+        raise UsageError("no lab had mistakes to grade: a --mistakes folder holds one LAB.py per lab, e.g. logreg.py")
+    return 0 if ok else 1
+
 
 def cmd_release(args) -> int:
     from .labs import get_lab

@@ -200,7 +200,7 @@ def student_release(out_dir) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     _copy_tree(REPO_ROOT / "labs", out / "labs")
     _copy_tree(REPO_ROOT / "datamodules", out / "datamodules")
-    _copy_tree(REPO_ROOT / "grader", out / "grader", skip=("hidden",))
+    _copy_tree(REPO_ROOT / "grader", out / "grader", skip=("hidden", "mistakes"))
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     include = re.search(r"^include = .*$", pyproject, re.M)
     if include is None:

@@ -2,6 +2,7 @@
 
 Shared by the tests of each lab's checks (tests/test_LAB_submissions.py).
 """
+from grader.audit import apply, variants_of
 from grader.catalog import checks_of
 from grader.grade import grade
 from grader.labs import REPO_ROOT
@@ -19,6 +20,14 @@ class LabSources:
         self.stub = (REPO_ROOT / "labs" / f"{lab}.py").read_text()
         self.checks = {c.name for c in checks_of(lab)}
         self.full = sum(c.points for c in checks_of(lab))
+        mistakes, alternatives = variants_of(lab, students=False)  # the pinned table
+        self.mistake_names = [m.name for m in mistakes]
+        self.alternative_names = [a.name for a in alternatives]
+        self._variants = {v.name: v for v in mistakes + alternatives}
+
+    def variant(self, name: str) -> str:
+        """The submission of a mistake or alternative in grader/mistakes/LAB.py."""
+        return apply(self.reference, self._variants[name])
 
     def mutate(self, *replacements) -> str:
         """The reference with each (old, new) replaced once; old must be there."""
@@ -40,3 +49,39 @@ class LabSources:
 
 def failed(results) -> set[str]:
     return {o.check for o in results.outcomes if not o.passed}
+
+
+def audited(lab: str):
+    """A module fixture: the lab's mistakes and alternatives (grader/mistakes/LAB.py), graded once, quick."""
+    import os
+
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def audit():
+        from grader.audit import audit_lab
+
+        # under pytest-xdist the other worker has the second core
+        return audit_lab(lab, jobs=1 if os.environ.get("PYTEST_XDIST_WORKER") else 2, quick=True, students=False)
+
+    return audit
+
+
+def assert_caught_as_pinned(audit, name: str) -> None:
+    """The mistake is graded, fails the checks its table pins (or some check), and loses their points."""
+    row = audit.row(name)
+    assert not row.problem, row.problem
+    expected = row.variant.caught_by
+    assert row.failed == expected if expected is not None else row.failed, sorted(row.failed)
+    points = {c.name: c.points for c in audit.checks}
+    assert row.lost == sum(points[c] for c in row.failed)
+
+
+def assert_full_marks(audit, name: str) -> None:
+    row = audit.row(name)
+    assert not row.problem and not row.failed and row.lost == 0, (row.problem, row.reasons)
+
+
+def assert_every_check_catches_something(audit) -> None:
+    caught = set().union(*(r.failed for r in audit.mistakes))
+    assert {c.name for c in audit.checks} - caught == set()

@@ -1,7 +1,7 @@
 """The grader against deliberately wrong, hostile and differently written Lab 1 submissions.
 
-Each wrong submission is the reference with one mistake, so the checks that
-fail are exactly the ones that should catch that mistake.
+Each wrong submission is the reference with one mistake (the lab's table, grader/mistakes/logreg.py,
+what `litlabs audit` grades), so the checks that fail are exactly the ones that should catch it.
 """
 import json
 import os
@@ -14,6 +14,13 @@ from pathlib import Path
 
 import pytest
 from gradescope_format import assert_gradescope_results
+from mutations import (
+    LabSources,
+    assert_caught_as_pinned,
+    assert_every_check_catches_something,
+    assert_full_marks,
+    audited,
+)
 
 from grader.grade import grade
 from grader.labs import REPO_ROOT
@@ -29,6 +36,7 @@ def walls_behind_the_policy(monkeypatch):
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")
 
 
+LOGREG = LabSources("logreg")
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 STUB = (REPO_ROOT / "labs" / "logreg.py").read_text()
 FULL = 24.0
@@ -96,80 +104,32 @@ def test_untouched_stub_gets_zero_and_says_what_is_missing(tmp_path, zygote, ide
     assert sigmoid.reason.startswith("NotImplementedError: compute σ(z)") and sigmoid.hint
 
 
-WRONG = {
-    "wrong gradient sign": (
-        [("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a")],
-        {"test_logistic_gradients_match_autograd", "test_binary_sgd_step_moves_weights_by_minus_lr_grad",
-         "test_logistic_gradients_match_finite_differences", "test_binary_logistic_regression_separates_two_digits"},
-    ),
-    "missing average over the batch": (
-        [("grad_w = x.T @ err / x.shape[0]", "grad_w = x.T @ err")],
-        {"test_logistic_gradients_match_autograd", "test_binary_sgd_step_moves_weights_by_minus_lr_grad",
-         "test_logistic_gradients_match_finite_differences", "test_binary_logistic_regression_separates_two_digits"},
-    ),
-    "softmax along the wrong dimension": (
-        [("shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp = torch.exp(shifted)\n"
-          "    return exp / exp.sum(dim=1, keepdim=True)",
-          "shifted = logits - logits.max(dim=0, keepdim=True).values\n    exp = torch.exp(shifted)\n"
-          "    return exp / exp.sum(dim=0, keepdim=True)")],
-        {"test_softmax_values_and_shapes", "test_softmax_is_stable", "test_functions_keep_float64"},
-    ),
-    "unstable softmax": (
-        [("shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp", "shifted = logits\n    exp")],
-        {"test_softmax_is_stable"},
-    ),
-    "double softmax": (
-        [("loss = cross_entropy(logits, y)", "loss = cross_entropy(softmax(logits), y)")],
-        {"test_softmax_regression_trains_on_cross_entropy_of_logits"},
-    ),
-    "forward returns probabilities": (
-        [("return self.linear(x.flatten(start_dim=1))", "return softmax(self.linear(x.flatten(start_dim=1)))")],
-        {"test_softmax_regression_forward_shapes"},
-    ),
-    "a learning rate that cannot converge": (
-        [("num_classes: int = 10, lr: float = 0.05", "num_classes: int = 10, lr: float = 1e-6")],
-        {"test_softmax_regression_converges"},
-    ),
-    "an exception": (
-        [("    e = torch.exp(-z.abs())", "    raise ValueError('oops')")],
-        {"test_sigmoid_values_and_shapes", "test_sigmoid_is_stable", "test_logistic_gradients_match_autograd",
-         "test_binary_sgd_step_moves_weights_by_minus_lr_grad", "test_logistic_gradients_match_finite_differences",
-         "test_functions_keep_float64", "test_binary_logistic_regression_separates_two_digits"},
-    ),
-    "an endless loop inside a function": (
-        [("    shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp",
-          "    while True:\n        pass\n    exp")],
-        {"test_softmax_values_and_shapes", "test_softmax_is_stable", "test_functions_keep_float64"},
-    ),
-    "a tensor subclass that claims to equal anything": (
-        [("def sigmoid(z):", "class AlwaysEqual(torch.Tensor):\n    def __eq__(self, other):\n        return True\n\n"
-          "    def allclose(self, *args, **kwargs):\n        return True\n\n\ndef sigmoid(z):\n"
-          "    return torch.zeros_like(z).as_subclass(AlwaysEqual)\n\n\ndef _unused_sigmoid(z):")],
-        {"test_sigmoid_values_and_shapes", "test_sigmoid_is_stable", "test_logistic_gradients_match_autograd",
-         "test_binary_sgd_step_moves_weights_by_minus_lr_grad", "test_logistic_gradients_match_finite_differences",
-         "test_functions_keep_float64", "test_binary_logistic_regression_separates_two_digits"},
-    ),
-}
+audit = audited("logreg")
 
 
 # What the report must say for some mistakes, beyond which checks fail.
 REASONS = {
-    "an endless loop inside a function": "softmax() did not finish within 4 s",
+    "an endless loop inside a function": "softmax() did not finish within",
     "an exception": "ValueError: oops (logreg.py, line",
     "a tensor subclass that claims to equal anything": "at index (4,) expected 1, got 0",
     "wrong gradient sign": "grad_w for x of shape (1, 3): max abs error",
 }
 
 
-@pytest.mark.parametrize("mistake", list(WRONG))
-def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, tmp_path, zygote, identity):
-    replacements, expected = WRONG[mistake]
-    results = run_grade(tmp_path, zygote, identity, mutate(*replacements))
-    assert not results.error
-    assert failed(results) == expected
-    assert results.score == FULL - sum(o.points for o in results.outcomes if o.check in expected)
-    reasons = " ".join(o.reason for o in results.outcomes)
+@pytest.mark.parametrize("mistake", LOGREG.mistake_names)
+def test_each_mistake_is_caught_by_the_checks_meant_for_it(mistake, audit):
+    assert_caught_as_pinned(audit, mistake)
+    reasons = " ".join(audit.row(mistake).reasons.values())
     assert REASONS.get(mistake, "") in reasons
+
+
+@pytest.mark.parametrize("alternative", LOGREG.alternative_names)
+def test_each_correct_alternative_keeps_full_marks(alternative, audit):
+    assert_full_marks(audit, alternative)
+
+
+def test_every_check_catches_at_least_one_mistake(audit):
+    assert_every_check_catches_something(audit)
 
 
 ZERO = {
@@ -380,7 +340,7 @@ def test_nested_lab_file_is_found(tmp_path, zygote, identity):
 
 
 def test_same_submission_graded_twice_gets_the_same_outcomes(tmp_path, zygote, identity):
-    source = mutate(*WRONG["a learning rate that cannot converge"][0])
+    source = LOGREG.variant("a learning rate that cannot converge")
     first = run_grade(tmp_path, zygote, identity, source)
     second = run_grade(tmp_path, zygote, identity, source)
     assert [(o.check, o.passed, o.reason) for o in first.outcomes] == \

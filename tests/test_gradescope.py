@@ -24,7 +24,8 @@ def test_bundle_follows_gradescope_layout(tmp_path):
         mode = bundle.getinfo("run_autograder").external_attr >> 16
     assert {"setup.sh", "run_autograder", "pyproject.toml", "grader/hidden/test_logreg.py",
             "grader/checks/test_logreg.py", "labs/logreg.py", "datamodules/offline.py"} <= names
-    assert not any(name.startswith("solutions/") for name in names)
+    assert not any(name.startswith(("solutions/", "grader/mistakes/")) for name in names)
+    assert (REPO_ROOT / "grader" / "mistakes" / "logreg.py").is_file()  # so the line above can fail
     assert mode & 0o111, "run_autograder must be executable"
     assert f"labs=({' '.join(LABS)})" in run and "--require-sandbox-user" in run  # every lab unless --lab
     assert main(["gradescope", str(tmp_path / "one.zip"), "--lab", "mlp"]) == 0

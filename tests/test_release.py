@@ -103,6 +103,7 @@ def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
     texts = {p: p.read_bytes().decode("utf-8", errors="replace") for p in out.rglob("*") if p.is_file()}  # .pt too
     assert out / "labs" / f"{lab}.py" in texts and out / "grader" / "checks" / f"test_{lab}.py" in texts
     assert not (out / "solutions").exists() and not (out / "grader" / "hidden").exists()
+    assert not (out / "grader" / "mistakes").exists()  # the audit's tables quote the reference
     # A solution line is secret unless the stub or the grader's own machinery holds it anyway ("return loss").
     public = (REPO_ROOT / "labs" / f"{lab}.py").read_text() + "".join(
         path.read_text() for folder in ("grader", "datamodules") for path in (REPO_ROOT / folder).glob("*.py"))

@@ -2,7 +2,7 @@
 
 The zip holds ``setup.sh`` and ``run_autograder`` at its root, beside the
 litlabs source that Gradescope unpacks into ``/autograder/source``:
-pyproject.toml, datamodules/, grader/ (hidden checks included), labs/.
+pyproject.toml, datamodules/, grader/ (hidden checks included; not the audit's mistakes), labs/.
 The reference solutions are not in it: the checks need only torch.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from ..labs import REPO_ROOT, get_lab
 
 HERE = Path(__file__).resolve().parent
+MISTAKES_DIR = REPO_ROOT / "grader" / "mistakes"  # `litlabs audit`'s tables quote the reference: never shipped
 SOURCES = ("pyproject.toml", "README.md", "datamodules", "grader", "labs")
 
 
@@ -26,7 +27,7 @@ def _files():
             yield path
         else:
             for file in sorted(path.rglob("*")):
-                if file.is_file() and "__pycache__" not in file.parts:
+                if file.is_file() and "__pycache__" not in file.parts and not file.is_relative_to(MISTAKES_DIR):
                     yield file
 
 

@@ -1,0 +1,131 @@
+"""Lab 5 (rotation pretext): mistakes students make, as edits of solutions/rotation.py, and the checks that must catch each.
+
+Shipped with the instructor repository only: the edits quote the reference.
+"""
+
+from grader.audit import Mistake
+
+MISTAKES = [
+    Mistake(
+        "turns clockwise",
+        replace=[
+            ("torch.rot90(x, k, dims=(-2, -1))", "torch.rot90(x, -k, dims=(-2, -1))"),
+        ],
+        caught_by=[
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+            "test_rotate_batch_labels_match_the_rotations",
+            "test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes",
+        ],
+        checks="rotate_batch or loss",
+    ),
+    Mistake(
+        "turns the wrong dimensions",
+        replace=[
+            ("torch.rot90(x, k, dims=(-2, -1))", "torch.rot90(x, k, dims=(1, 2))"),
+        ],
+        caught_by=[
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+            "test_pretext_training_learns_to_predict_rotations",
+            "test_pretext_training_never_uses_the_class_labels",
+            "test_rotate_batch_labels_match_the_rotations",
+            "test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes",
+            "test_rotate_batch_shapes_and_dtypes",
+        ],
+        checks="rotate_batch or pretext",
+    ),
+    Mistake(
+        "labels interleaved, images in blocks",
+        replace=[
+            (".repeat_interleave(len(x))", ".repeat(len(x))"),
+        ],
+        caught_by=[
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+            "test_pretext_training_learns_to_predict_rotations",
+            "test_rotate_batch_labels_match_the_rotations",
+        ],
+        checks="rotate_batch or pretext",
+    ),
+    Mistake(
+        "non-square images accepted",
+        replace=[
+            ("    if x.shape[-1] != x.shape[-2]:\n", "    if False:\n"),
+        ],
+        caught_by=["test_rotate_batch_shapes_and_dtypes"],
+        checks="rotate_batch",
+    ),
+    Mistake(
+        "the class labels leak into the pretext loss",
+        replace=[
+            (
+                "loss = F.cross_entropy(logits, rotations)\n",
+                "loss = F.cross_entropy(logits, rotations) + 0.1 * F.cross_entropy(logits, batch[1].repeat(4) % 4)\n",
+            ),
+        ],
+        caught_by=[
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+            "test_pretext_training_never_uses_the_class_labels",
+        ],
+        checks="pretext and not learns",
+    ),
+    Mistake(
+        "the pretext head's size written as 64",
+        replace=[
+            (
+                "self.head = nn.Linear(self.backbone.num_features, NUM_ROTATIONS)",
+                "self.head = nn.Linear(64, NUM_ROTATIONS)",
+            ),
+        ],
+        caught_by=[
+            "test_pretext_head_gives_four_rotation_logits",
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+        ],
+        checks="pretext and not learns",
+    ),
+    Mistake(
+        "rotate_batch overwrites its input",
+        replace=[
+            ("    return rotated, rotations\n", "    x.zero_()\n    return rotated, rotations\n"),
+        ],
+        caught_by=[
+            "test_pretext_loss_is_the_cross_entropy_of_the_rotations",
+            "test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes",
+        ],
+        checks="rotate_batch or loss",
+    ),
+    Mistake(
+        "the probe trains the backbone",
+        replace=[
+            ("        self.backbone.requires_grad_(False)\n", ""),
+            ("torch.optim.SGD(self.head.parameters(),", "torch.optim.SGD(self.parameters(),"),
+        ],
+        caught_by=[
+            "test_linear_probe_freezes_the_backbone",
+            "test_linear_probe_training_leaves_the_backbone_bitwise_unchanged",
+        ],
+        checks="linear_probe",
+    ),
+    Mistake(
+        "train() wakes the frozen batch norm up",
+        replace=[
+            (
+                "        self.backbone.eval()\n        ### END SOLUTION\n        return self",
+                "        pass\n        ### END SOLUTION\n        return self",
+            ),
+        ],
+        caught_by=[
+            "test_linear_probe_forward_in_training_mode_keeps_the_statistics",
+            "test_linear_probe_freezes_the_backbone",
+        ],
+        checks="linear_probe",
+    ),
+    Mistake(
+        "the probe learns a thousand times too slowly",
+        replace=[
+            ("lr=self.hparams.lr, momentum=0.9)", "lr=self.hparams.lr / 1000, momentum=0.9)"),
+        ],
+        caught_by=["test_rotation_features_beat_random_features_with_few_labels"],
+        checks="features",
+    ),
+]
+
+ALTERNATIVES = []
