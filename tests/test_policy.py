@@ -101,13 +101,6 @@ def read_test_module(name: str, env: dict | None = None):
     return tree, module_env(tree, dict(env or {}))
 
 
-def wrong_table(tree: ast.Module, env: dict) -> dict[str, list[tuple[str, str]]]:
-    """A test module's WRONG table: mistake -> its (old, new) replacements (empty if it has none)."""
-    tables = [s.value for s in tree.body if isinstance(s, ast.Assign) and isinstance(s.value, ast.Dict)
-              and any(isinstance(t, ast.Name) and t.id == "WRONG" for t in s.targets)]
-    return {evaluate(k, env): evaluate(v.elts[0], env) for table in tables for k, v in zip(table.keys, table.values)}
-
-
 def logreg_env() -> dict:
     reference = REFERENCE["logreg"]
 
@@ -118,22 +111,22 @@ def logreg_env() -> dict:
             "at_top": prepend, "mutate": lambda *r, source=reference: mutate(*r, source=source)}
 
 
-LAB_TEST_MODULES = {"mlp": "test_mlp_submissions.py", "cnn": "test_cnn_submissions.py",
-                    "transfer": "test_transfer_submissions.py", "rotation": "test_rotation_submissions.py",
-                    "logreg": "test_grader_submissions.py"}
 
 
 def graded_mistakes() -> tuple[dict[tuple[str, str], str], list[str]]:
-    """(lab, mistake) -> the wrong submission, for every WRONG table of the lab test modules; and the
-    tables or entries that could not be read (a test fails on them, collection does not)."""
+    """(lab, name) -> the submission, for every mistake and alternative of the audit's tables
+    (grader/mistakes, pinned and independent students'); and the tables that could not be read
+    (a test fails on them, collection does not)."""
+    from grader.audit import AuditError, apply, variants_of
+
     found, unreadable = {}, []
-    for lab, module in LAB_TEST_MODULES.items():
+    for lab in LABS:
         try:
-            tree, env = read_test_module(module, logreg_env() if lab == "logreg" else {})
-            for mistake, replacements in wrong_table(tree, env).items():
-                found[lab, mistake] = mutate(*replacements, source=REFERENCE[lab])
-        except (Unsupported, AssertionError, OSError, SyntaxError) as err:
-            unreadable.append(f"{module}: {err}")
+            mistakes, alternatives = variants_of(lab)
+            for variant in mistakes + alternatives:
+                found[lab, variant.name] = apply(REFERENCE[lab], variant)
+        except (AuditError, OSError, SyntaxError) as err:
+            unreadable.append(f"{lab}: {err}")
     return found, unreadable
 
 
@@ -141,8 +134,12 @@ MISTAKES, UNREADABLE_TABLES = graded_mistakes()
 # The graded mistakes that break a lab's stated rule: that rule must report them, and nothing else may.
 RULE_BREAKERS = {
     ("mlp", "Linear: backward secretly uses autograd"): "hand-written backward",
+    ("mlp", "LinearFunction.backward recomputes the forward under enable_grad and calls torch.autograd.grad"):
+        "hand-written backward",
     ("cnn", "conv2d calls F.conv2d"): "own convolution and pooling",
     ("cnn", "max_pool2d calls F.max_pool2d"): "own convolution and pooling",
+    ("cnn", "conv2d returns F.conv2d (the im2col result only used as a check)"): "own convolution and pooling",
+    ("cnn", "Conv2d.forward calls torch's own convolution (super().forward)"): "own convolution and pooling",
 }
 
 
@@ -161,8 +158,8 @@ def test_every_reference_and_stub_file_passes_the_policy_and_its_labs_rules(fold
 
 def test_the_tables_of_graded_mistakes_were_read():
     assert UNREADABLE_TABLES == []
-    per_lab = {lab: sum(1 for (lab_, _) in MISTAKES if lab_ == lab) for lab in LAB_TEST_MODULES}
-    assert per_lab["mlp"] >= 20 and per_lab["cnn"] >= 20 and min(per_lab.values()) >= 8, per_lab
+    per_lab = {lab: sum(1 for (lab_, _) in MISTAKES if lab_ == lab) for lab in LABS}
+    assert min(per_lab.values()) >= 45, per_lab
     assert set(RULE_BREAKERS) <= set(MISTAKES)
 
 
