@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,12 +78,10 @@ def _load_file(path: Path) -> tuple[list[Mistake], list[Alternative]]:
     except Exception as exc:  # an instructor's file: say which and why, not a traceback
         raise AuditError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
     mistakes, alternatives = list(getattr(module, "MISTAKES", [])), list(getattr(module, "ALTERNATIVES", []))
-    wrong = [v for v in mistakes + alternatives if not isinstance(v, Mistake)]
-    if wrong:
-        raise AuditError(f"{path}: MISTAKES and ALTERNATIVES must hold grader.audit.Mistake / Alternative, "
-                         f"not {type(wrong[0]).__name__}")
-    if any(not isinstance(a, Alternative) for a in alternatives):
-        raise AuditError(f"{path}: ALTERNATIVES must hold grader.audit.Alternative, not Mistake")
+    for table, entries, kind in (("MISTAKES", mistakes, Mistake), ("ALTERNATIVES", alternatives, Alternative)):
+        wrong = next((entry for entry in entries if type(entry) is not kind), None)  # Alternative is a Mistake too
+        if wrong is not None:
+            raise AuditError(f"{path}: {table} must hold grader.audit.{kind.__name__}, not {type(wrong).__name__}")
     return mistakes, alternatives
 
 
@@ -166,38 +165,39 @@ class LabAudit:
 
 
 def _row(variant: Mistake, document: dict, checks) -> Row:
+    """What the results document of one variant's grading says, by check name."""
     by_title = {c.title: c.name for c in checks}
     litlabs = document.get("extra_data", {}).get("litlabs", {})
-    problem = litlabs.get("problem") or "" if litlabs.get("status") != "graded" else ""
-    tests = document.get("tests", [])
-    failed = {by_title.get(t["name"], t["name"]) for t in tests if t.get("status") != "passed"}
-    graded = {by_title.get(t["name"], t["name"]) for t in tests}
-    lost = sum(t.get("max_score", 0) - t.get("score", 0) for t in tests)
-    reasons = {by_title.get(t["name"], t["name"]): t.get("output", "") for t in tests if t.get("status") != "passed"}
-    return Row(variant, failed, graded, lost, problem, reasons)
+    row = Row(variant, failed=set(), graded=set(), lost=0.0,
+              problem="" if litlabs.get("status") == "graded" else litlabs.get("problem") or "not graded")
+    for test in document.get("tests", []):
+        check = by_title.get(test["name"], test["name"])
+        row.graded.add(check)
+        row.lost += test.get("max_score", 0) - test.get("score", 0)
+        if test.get("status") != "passed":
+            row.failed.add(check)
+            row.reasons[check] = test.get("output", "")
+    return row
 
 
 def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool = False, students: bool = True,
-              shipped: bool = True, only: list[str] | None = None, timeout: float | None = None) -> LabAudit:
-    """Grade every mistake and alternative of one lab (``only``: those whose names are listed).
+              shipped: bool = True) -> LabAudit:
+    """Grade every mistake and alternative of one lab's tables (see ``variants_of``).
 
     ``quick``: each mistake only with the checks its ``checks`` expression selects.
     """
-    import time
-
-    from .batch import STUDENT_TIMEOUT, _grade_students, load_results
+    from .batch import STUDENT_TIMEOUT, _grade_students
     from .sandbox import choose_identity, hidden_from_sandbox, paths_to_hide
 
     started = time.monotonic()
     lab_info = get_lab(lab)
     reference = (REPO_ROOT / "solutions" / lab_info.filename).read_text()
     mistakes, alternatives = variants_of(lab, extra_dirs, students, shipped)
-    variants = [v for v in mistakes + alternatives if only is None or v.name in only]
     audit = LabAudit(lab, checks_of(lab))
     by_key: dict[str, Mistake] = {}
     with tempfile.TemporaryDirectory(prefix=f"litlabs-audit-{lab}-") as tmp:
         todo, keywords = [], {}
-        for number, variant in enumerate(variants):
+        for number, variant in enumerate(mistakes + alternatives):
             key = f"{number:03d}"
             folder = Path(tmp) / "submissions" / key
             folder.mkdir(parents=True)
@@ -209,11 +209,10 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
         documents = {}
         identity = choose_identity()
         with hidden_from_sandbox(paths_to_hide(identity)):
-            _grade_students(todo, [lab], identity, max(1, jobs), timeout or STUDENT_TIMEOUT,
+            _grade_students(todo, [lab], identity, max(1, jobs), STUDENT_TIMEOUT,
                             lambda key, document: documents.__setitem__(key, document), keywords)
-        for key, _, path in todo:
-            document = documents.get(key) or load_results(path) or {}
-            audit.rows.append(_row(by_key[key], document, audit.checks))
+    # every judge's document comes through on_done (a grader error's too); none only after Ctrl-C
+    audit.rows = [_row(by_key[key], documents.get(key, {}), audit.checks) for key in by_key]
     audit.wall_seconds = time.monotonic() - started
     return audit
 

@@ -2,7 +2,11 @@
 
 Shared by the tests of each lab's checks (tests/test_LAB_submissions.py).
 """
-from grader.audit import apply, variants_of
+import os
+
+import pytest
+
+from grader.audit import apply, audit_lab, variants_of
 from grader.catalog import checks_of
 from grader.grade import grade
 from grader.labs import REPO_ROOT
@@ -29,14 +33,6 @@ class LabSources:
         """The submission of a mistake or alternative in grader/mistakes/LAB.py."""
         return apply(self.reference, self._variants[name])
 
-    def mutate(self, *replacements) -> str:
-        """The reference with each (old, new) replaced once; old must be there."""
-        source = self.reference
-        for old, new in replacements:
-            assert source.count(old) >= 1, f"mutation target not found: {old!r}"
-            source = source.replace(old, new, 1)
-        return source
-
     def grade(self, folder, zygote, source: str, keyword: str | None = None):
         """Grade source as a submission in folder; keyword selects checks as pytest -k."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -53,14 +49,8 @@ def failed(results) -> set[str]:
 
 def audited(lab: str):
     """A module fixture: the lab's mistakes and alternatives (grader/mistakes/LAB.py), graded once, quick."""
-    import os
-
-    import pytest
-
     @pytest.fixture(scope="module")
     def audit():
-        from grader.audit import audit_lab
-
         # under pytest-xdist the other worker has the second core
         return audit_lab(lab, jobs=1 if os.environ.get("PYTEST_XDIST_WORKER") else 2, quick=True, students=False)
 
