@@ -194,6 +194,8 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
     reference = (REPO_ROOT / "solutions" / lab_info.filename).read_text()
     mistakes, alternatives = variants_of(lab, extra_dirs, students, shipped)
     audit = LabAudit(lab, checks_of(lab))
+    if not mistakes + alternatives:
+        return audit  # nothing to grade: no zygote, no batch
     by_key: dict[str, Mistake] = {}
     with tempfile.TemporaryDirectory(prefix=f"litlabs-audit-{lab}-") as tmp:
         todo, keywords = [], {}
