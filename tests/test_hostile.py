@@ -9,7 +9,9 @@ control in tests/hostile/controls/. Every attack is graded twice:
   control (most are refused before they run, with the line that broke the rules);
 - with the policy off, so that the walls behind it are what is tested: it still scores no more
   than its control, the grading ends ``graded`` (never a grader error) within its time budget,
-  and nothing it started is left running.
+  and nothing it started is left running. An attack tagged ``wall: files`` reads what only a file wall
+  (Landlock, or a uid of its own as root) keeps from it: without either it is skipped, as the README's
+  threat model says nothing separates a worker from its grader there.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import pytest
 from grader import processes
 from grader.grade import grade
 from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, choose_identity
+from grader.sandbox import Limits, choose_identity, landlock_abi
 
 HOSTILE = REPO_ROOT / "tests" / "hostile"
 LIMITS = Limits(call_seconds=10, import_seconds=15, total_seconds=120)
@@ -30,7 +32,7 @@ LIMITS = Limits(call_seconds=10, import_seconds=15, total_seconds=120)
 
 def header(path: Path) -> dict:
     doc = re.search(r'"""(.*?)"""', path.read_text(), re.S).group(1)
-    return dict(re.findall(r"^(lab|category|targets|control|effect): *(.+)$", doc, re.M))
+    return dict(re.findall(r"^(lab|category|targets|control|effect|wall): *(.+)$", doc, re.M))
 
 
 ATTACKS = {path.stem: header(path) for path in sorted(HOSTILE.glob("*_*.py")) if header(path).get("lab")}
@@ -75,6 +77,9 @@ def test_with_the_policy_an_attack_scores_no_more_than_its_control(name, tmp_pat
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_behind_the_policy_the_walls_hold(name, tmp_path, zygote, monkeypatch):
     meta = ATTACKS[name]
+    if meta.get("wall") == "files" and not landlock_abi() and not choose_identity().isolated:
+        pytest.skip("no file wall here (no Landlock, and the worker is the grader's own user): it reads what the "
+                    "grader reads, as the README's threat model says; this attack is graded as root or with Landlock")
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")
     results, seconds = grade_file(HOSTILE / f"{name}.py", tmp_path / "attack", zygote, meta["targets"])
     assert not results.error, results.error  # graded, not a grader error

@@ -3,6 +3,7 @@ category: 2
 targets: mlp_learns_mnist
 control: mlp_slow_lr.py
 effect: inflate
+wall: files
 
 Not the labels but the whole reference: without Landlock the file-mode fallback hides only solutions/ and
 grader/hidden/ of the checkout, not its .git folder, whose objects hold both (with Landlock the whole checkout
