@@ -157,6 +157,11 @@ class Program:
         """Like call, with the autograd engine forbidden and gradients off: for a hand-written backward."""
         return self._add("call_by_hand", target, name, args, kwargs)
 
+    def section(self, label: str) -> Ref:
+        """Name the steps that follow (until the next section): an error raised in one of them is
+        reported as "label: error". One request can then hold many cases and still say which failed."""
+        return self._add("section", name=label)
+
     def context(self) -> Ref:
         """A ctx object for calling a torch.autograd.Function's forward and backward directly."""
         return self._add("context")

@@ -12,6 +12,7 @@ See the kernel's documentation, Documentation/userspace-api/landlock.rst.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
@@ -52,12 +53,14 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc
 
 
+@functools.lru_cache(maxsize=1)
 def abi_version() -> int:
     """The Landlock ABI this kernel offers, or 0 where there is none (not Linux, too old, disabled)."""
     if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64", "riscv64"):
@@ -83,6 +86,39 @@ def _mask(names, abi: int) -> int:
     return sum(FS[name][0] for name in names if FS[name][1] <= abi)
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What ``enforce`` allows: (path, access mask) pairs for one ABI, worked out ahead of time.
+
+    Working them out (a stat per path) costs more than enforcing them; a process that confines
+    many children alike (the zygote) does it once and adds each child's own paths with ``plus``.
+    """
+    abi: int
+    paths: tuple[tuple[str, int], ...]
+
+    def plus(self, read=(), write=()) -> Rules:
+        return Rules(self.abi, self.paths + rules(read, write, self.abi).paths)
+
+
+def rules(read=(), write=(), abi: int | None = None) -> Rules:
+    """The rules that allow reading (and executing) beneath ``read`` and writing beneath ``write``.
+
+    Paths that do not exist are left out. A file gets only the rights that apply to files.
+    """
+    abi = abi_version() if abi is None else abi
+    found = []
+    for paths, names in ((read, READ), (write, WRITE)):
+        for path in paths:
+            path = os.fspath(path)
+            if not os.path.exists(path):
+                continue
+            access = _mask(names, abi)
+            if not os.path.isdir(path):
+                access &= _FILE_RIGHTS
+            found.append((path, access))
+    return Rules(abi, tuple(found))
+
+
 def restrict(read=(), write=(), abi: int | None = None) -> Confinement:
     """Confine this process: read (and execute) only beneath ``read``, write only beneath ``write``,
     no TCP bind or connect, no signals or abstract unix sockets outside its own domain.
@@ -90,12 +126,16 @@ def restrict(read=(), write=(), abi: int | None = None) -> Confinement:
     Paths that do not exist are skipped. Raises LandlockError if the kernel has no Landlock.
     Irreversible, and inherited by every process started afterwards.
     """
-    abi = abi_version() if abi is None else abi
+    return enforce(rules(read, write, abi))
+
+
+def enforce(allowed: Rules) -> Confinement:
+    """Confine this process to ``allowed`` (see ``rules``), as ``restrict`` does."""
+    abi = allowed.abi
     if abi < 1:
         raise LandlockError("Landlock is not available on this kernel")
     libc = _libc()
-    handled = _mask(FS, abi)
-    attr = _RulesetAttr(handled_access_fs=handled,
+    attr = _RulesetAttr(handled_access_fs=_mask(FS, abi),
                         handled_access_net=(NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
                         scoped=(SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
     # Older kernels take the larger struct as long as the fields they do not know are zero.
@@ -104,9 +144,8 @@ def restrict(read=(), write=(), abi: int | None = None) -> Confinement:
     if ruleset < 0:
         raise LandlockError(ctypes.get_errno(), f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
     try:
-        for paths, names in ((read, READ), (write, WRITE)):
-            for path in paths:
-                _allow(libc, ruleset, path, _mask(names, abi))
+        for path, access in allowed.paths:
+            _allow(libc, ruleset, path, access)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise LandlockError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if libc.syscall(_SYSCALLS["restrict_self"], ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
@@ -116,15 +155,15 @@ def restrict(read=(), write=(), abi: int | None = None) -> Confinement:
     return Confinement(abi, files=True, net=abi >= 4, signals=abi >= 6)
 
 
-def _allow(libc, ruleset: int, path, access: int) -> None:
+_FILE_RIGHTS = FS["execute"][0] | FS["write_file"][0] | FS["read_file"][0] | FS["truncate"][0] | FS["ioctl_dev"][0]
+
+
+def _allow(libc, ruleset: int, path: str, access: int) -> None:
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError:
-        return  # a path that is not there needs no rule
+        return  # a path that is not there (any more) needs no rule
     try:
-        if not os.path.isdir(path):  # a file accepts only the rights that apply to files
-            access &= FS["execute"][0] | FS["write_file"][0] | FS["read_file"][0] | FS["truncate"][0] | \
-                FS["ioctl_dev"][0]
         rule = _PathBeneathAttr(allowed_access=access, parent_fd=fd)
         if libc.syscall(_SYSCALLS["add_rule"], ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
                         ctypes.byref(rule), ctypes.c_uint32(0)) != 0:

@@ -12,6 +12,9 @@ import signal
 import time
 
 
+PF_EXITING = 0x4  # the kernel's flag (field 9 of /proc/PID/stat) for a process that is tearing itself down
+
+
 def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...); None if gone."""
     try:
@@ -21,8 +24,29 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
 
 
+def _state(fields: list[str]) -> str:
+    """The process's state letter, from the fields ``stat_fields`` gives.
+
+    "X" (dead) also for a process that is exiting (it runs no code of its own again), and "L" for a
+    leader that exited while its other threads run on: /proc shows that one as a zombie ("Z"),
+    though it is not one (a submission can hide that way)."""
+    letter, exiting, threads = fields[0], int(fields[6]) & PF_EXITING, int(fields[17])
+    if letter in ("Z", "X") or exiting:
+        return "L" if threads > 1 else "Z" if letter == "Z" else "X"
+    return letter
+
+
+def live(state: str) -> bool:
+    """Whether a process in this state (see ``process_table``) can still run code."""
+    return state not in ("Z", "X")
+
+
 def process_table() -> list[tuple[int, int, int, str]]:
-    """(pid, parent pid, session id, state) of every process; empty where there is no /proc."""
+    """(pid, parent pid, session id, state) of every process; empty where there is no /proc.
+
+    The state is /proc's letter, refined (see ``_state``): a killed process frees its memory
+    before it becomes a zombie (tens of milliseconds for a worker that holds torch) and shows as
+    "X" meanwhile, as good as gone; a zombie leader whose threads run on shows as "L", alive."""
     table = []
     if not os.path.isdir("/proc"):  # not Linux (e.g. a student's Mac): the process group must do
         return table
@@ -30,7 +54,7 @@ def process_table() -> list[tuple[int, int, int, str]]:
         if entry.name.isdigit():
             fields = stat_fields(int(entry.name))
             if fields is not None:
-                table.append((int(entry.name), int(fields[1]), int(fields[3]), fields[0]))
+                table.append((int(entry.name), int(fields[1]), int(fields[3]), _state(fields)))
     return table
 
 
@@ -59,7 +83,7 @@ def _offspring(root: int, same_session: bool) -> set[int]:
     found = descendants(root, table)
     if same_session:
         found |= {pid for pid, _, sid, _ in table if sid == root}
-    return {pid for pid, _, _, state in table if state != "Z" and pid in found} - {root}
+    return {pid for pid, _, _, state in table if live(state) and pid in found} - {root}
 
 
 def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
@@ -82,7 +106,8 @@ def kill_tree(root: int, same_session: bool, seconds: float = 2.0) -> None:
 
 
 def processes_of_user(uid: int, below: int | None = None) -> set[int]:
-    """Live processes whose real user is uid (zombies excluded); with ``below``, only its descendants."""
+    """Live processes whose real user is uid (zombies and exiting ones excluded); with ``below``, only its
+    descendants."""
     found = set()
     if not os.path.isdir("/proc"):
         return found
@@ -95,7 +120,8 @@ def processes_of_user(uid: int, below: int | None = None) -> set[int]:
                 fields = dict(line.split(":", 1) for line in f if ":" in line)
         except OSError:
             continue
-        if fields.get("State", "").strip().startswith("Z"):
+        stat = stat_fields(int(entry.name))
+        if stat is None or not live(_state(stat)):
             continue
         if int(fields.get("Uid", "-1").split()[0]) == uid:
             found.add(int(entry.name))

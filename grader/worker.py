@@ -18,6 +18,7 @@ may train on and evaluation inputs without their labels.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import importlib.abc
 import importlib.util
@@ -41,6 +42,7 @@ _to_plain = wire.to_plain
 BLOCKED_PACKAGES = ("solutions", "grader")
 BLOCKED_TOP_LEVEL = ("solutions", "grader")  # folders a confined worker may not read, wherever they are
 SUBMISSION_MODULE = "submission"
+_UNLISTED: list = []  # the grader's modules a worker took out of sys.modules
 
 
 # --- the zygote ---------------------------------------------------------------------
@@ -86,7 +88,7 @@ def sweep_orphans(workers: set[int]) -> None:
     """
     me = os.getpid()
     table = processes.process_table()
-    live = {pid for pid, ppid, _, state in table if ppid == me and state != "Z"}
+    live = {pid for pid, ppid, _, state in table if ppid == me and processes.live(state)}
     workers &= live  # forget the workers that ended
     for pid in live - workers:
         processes.kill_tree(pid, same_session=False, seconds=0.5)
@@ -113,6 +115,10 @@ def zygote_main(control_fd: int) -> None:
             spec = json.loads(wire.recv_frame(control))
         except (EOFError, OSError, ValueError):
             break  # the judge is gone: it closed us, or died
+        # Worked out here, once: the same for every worker.
+        spec["grader_modules"] = _grader_modules()
+        if spec.get("landlock"):
+            spec["base_rules"] = _base_rules(tuple(spec["private"]))
         judge_end, worker_end = socket.socketpair()
         output_read, output_write = os.pipe()
         pid = os.fork()
@@ -194,27 +200,31 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
 
     import torch
 
-    from grader.landlock import restrict  # bound now: the grader cannot be imported once it is hidden
+    from grader.landlock import enforce  # bound now: the grader cannot be imported once it is hidden
 
     torch.set_num_threads(1)  # same result every time, and no oversubscription
     # The grader's modules leave sys.modules, and importing them (or the reference) is refused. This
     # is not a wall (the submission shares this process: see the README's threat model); it keeps
     # honest code from depending on the grader, and the judge trusts nothing this process says.
-    for name in list(sys.modules):
-        if _blocked(name):
-            del sys.modules[name]
+    # The names come from the zygote: walking sys.modules here would write to (and so copy) thousands of
+    # pages shared with it; the modules are kept alive, as freeing them would too.
+    names = spec.get("grader_modules") or _grader_modules()
+    _UNLISTED.extend(sys.modules.pop(name, None) for name in names)
     sys.meta_path.insert(0, _BlockReference())
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
     if spec.get("landlock"):  # last: after this, only the allow-list below can be read or written
-        read, write = allowed_paths(spec["workdir"], spec["private"])
-        return restrict(read=[*read, spec["submission"]], write=write).describe()
+        base = spec.get("base_rules") or _base_rules(tuple(spec["private"]))
+        own = base.plus(read=[spec["submission"]], write=[os.path.realpath(spec["workdir"]), *SYSTEM_WRITE])
+        return enforce(own).describe()
     return ""
 
 
 # What a confined worker may still read: the interpreter, its libraries, the system's shared
 # libraries and programs. Everything it needs of the grader was imported by the zygote.
 SYSTEM_READ = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/bin", "/usr/bin", "/usr/local/bin",
-               "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom")
+               "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom",
+               # what torch's cpuinfo reads at its first operation (else it prints an error into the output)
+               "/proc/cpuinfo", "/sys/devices/system/cpu")
 SYSTEM_WRITE = ("/dev/null",)
 
 
@@ -255,6 +265,24 @@ def allowed_paths(workdir: str, private: list[str]) -> tuple[list[str], list[str
     return read, write
 
 
+def _grader_modules(_known={}) -> tuple[str, ...]:
+    """The names in sys.modules of the grader's (and the reference's) modules, looked up again only
+    when sys.modules has grown."""
+    if _known.get("count") != len(sys.modules):
+        _known["names"] = tuple(name for name in list(sys.modules) if _blocked(name))
+        _known["count"] = len(sys.modules)
+    return _known["names"]
+
+
+@functools.lru_cache(maxsize=4)
+def _base_rules(private: tuple[str, ...]):
+    """The Landlock rules every worker shares: reading what ``allowed_paths`` allows (a stat per path)."""
+    from grader import landlock
+
+    read, _ = allowed_paths(os.devnull, list(private))
+    return landlock.rules(read=read)
+
+
 def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
     decode_request, encode_reply, recv_frame, send_frame = (wire.decode_request, wire.encode_reply,
                                                            wire.recv_frame, wire.send_frame)
@@ -273,11 +301,13 @@ def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
             request = decode_request(recv_frame(sock))
         except (EOFError, OSError):
             os._exit(0)
+        state["section"] = None
         try:
             value = OPS[request["op"]](state, request)
             reply = {"ok": True, "value": _to_plain(value)}
         except BaseException as err:  # SystemExit and KeyboardInterrupt are the submission's too
-            reply = {"ok": False, "error": describe(err, state["path"])}
+            error = describe(err, state["path"])
+            reply = {"ok": False, "error": f"{state['section']}: {error}" if state["section"] else error}
         send_frame(sock, encode_reply(reply))
 
 
@@ -450,7 +480,8 @@ def op_run(state, request):
 
     {"steps": [[kind, target, name, args, kwargs], ...]}: target is None (the submitted
     module) or the index of an earlier step; args and kwargs may hold {"$ref": index}.
-    kind "value": the step's result is args[0]; "attr": getattr(target, name);
+    kind "value": the step's result is args[0]; "attr": getattr(target, name); "section": names
+    the steps that follow, for the error message;
     "call": getattr(target, name)(*args, **kwargs); "call_by_hand": the same, with the
     autograd engine forbidden and gradients off (for a hand-written backward);
     "context": a fresh PlainContext; "graph": the autograd node types behind target.
@@ -479,6 +510,8 @@ def op_run(state, request):
                     result = getattr(obj, name)(*args, **kwargs)
             finally:
                 Variable._execution_engine = _REAL_ENGINE
+        elif kind == "section":
+            state["section"], result = str(name)[:300], None
         elif kind == "context":
             result = PlainContext()
         elif kind == "graph":

@@ -42,8 +42,11 @@ OUTPUT_SIZE_CASES = [(28, 5, 1, 0, 1), (28, 5, 1, 2, 1), (32, 3, 2, 1, 1), (7, 3
 @hint("floor((size + 2·padding − dilation·(kernel_size − 1) − 1) / stride) + 1; use // for the floor.")
 def test_conv_output_size_formula(submission):
     """conv_output_size: the output length for strides, paddings and dilations (torch's shapes)"""
-    for size, kernel, stride, padding, dilation in OUTPUT_SIZE_CASES:
-        got = _int(submission.call("conv_output_size", size, kernel, stride, padding, dilation), "conv_output_size")
+    program = Program()
+    sizes = [program.call(None, "conv_output_size", *case) for case in OUTPUT_SIZE_CASES]
+    got_all = submission.run(program, what="conv_output_size()")
+    for (size, kernel, stride, padding, dilation), ref in zip(OUTPUT_SIZE_CASES, sizes):
+        got = _int(got_all[ref], "conv_output_size")
         expected = F.conv1d(torch.zeros(1, 1, size), torch.zeros(1, 1, kernel), stride=stride, padding=padding,
                             dilation=dilation).shape[-1]
         if got != expected:
@@ -56,9 +59,12 @@ def test_conv_output_size_formula(submission):
       "plus one bias per output channel.")
 def test_conv_parameter_count_matches_torch(submission):
     """conv_parameter_count: the number of parameters torch.nn.Conv2d has, with and without bias"""
-    for c_in, c_out, kernel, bias in [(1, 6, 5, True), (6, 16, 5, True), (3, 64, 3, False), (16, 8, (3, 1), True),
-                                      (64, 128, 1, False)]:
-        got = _int(submission.call("conv_parameter_count", c_in, c_out, kernel, bias), "conv_parameter_count")
+    cases = [(1, 6, 5, True), (6, 16, 5, True), (3, 64, 3, False), (16, 8, (3, 1), True), (64, 128, 1, False)]
+    program = Program()
+    counts = [program.call(None, "conv_parameter_count", *case) for case in cases]
+    got_all = submission.run(program, what="conv_parameter_count()")
+    for (c_in, c_out, kernel, bias), ref in zip(cases, counts):
+        got = _int(got_all[ref], "conv_parameter_count")
         expected = sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, kernel, bias=bias).parameters())
         if got != expected:
             raise expect.CheckFailed(f"conv_parameter_count({c_in}, {c_out}, {kernel}, bias={bias}): "
@@ -87,25 +93,34 @@ def _conv_case(case, dtype=torch.float32, seed=0):
       "@ columns gives (N, C_out, L); add bias.reshape(1, C_out, 1) and reshape L into (H_out, W_out).")
 def test_conv2d_matches_torch(submission):
     """conv2d: values match F.conv2d for several shapes, strides and paddings (batch of 1 included)"""
+    program, outs = Program(), []
     for case in CONV_CASES:
         x, weight, bias, stride, padding, text = _conv_case(case)
-        got = submission.call("conv2d", x, weight, bias, stride, padding)
-        expect.close(got, F.conv2d(x, weight, bias, stride, padding), "conv2d", text, atol=1e-4, rtol=1e-4)
+        program.section(f"conv2d on {text}")
+        outs.append(program.call(None, "conv2d", x, weight, bias, stride, padding))
+    got = submission.run(program, what="conv2d()")
+    for case, out in zip(CONV_CASES, outs):
+        x, weight, bias, stride, padding, text = _conv_case(case)
+        expect.close(got[out], F.conv2d(x, weight, bias, stride, padding), "conv2d", text, atol=1e-4, rtol=1e-4)
 
 
-def conv2d_gradients(submission, case, dtype):
-    """(got, expected) gradients of sum(conv2d(x, w, b) · g) w.r.t. x, weight and bias."""
-    x, weight, bias, stride, padding, text = _conv_case(case, dtype, seed=3)
-    grad_out = _random(*F.conv2d(x, weight, bias, stride, padding).shape, seed=9, dtype=dtype)
-    program = Program()
-    leaves = [program.value(t.clone().requires_grad_()) for t in (x, weight, bias)]
-    out = program.call(None, "conv2d", *leaves, stride, padding)
-    program.call(program.call(program.call(out, "__mul__", grad_out), "sum"), "backward")
-    grads = [program.attr(leaf, "grad") for leaf in leaves]
+def conv2d_gradients(submission, cases):
+    """For each (case, dtype): (got, expected, text), the gradients of sum(conv2d(x, w, b) · g) w.r.t. x,
+    weight and bias, all computed in one request."""
+    program, found = Program(), []
+    for case, dtype in cases:
+        x, weight, bias, stride, padding, text = _conv_case(case, dtype, seed=3)
+        grad_out = _random(*F.conv2d(x, weight, bias, stride, padding).shape, seed=9, dtype=dtype)
+        program.section(f"conv2d backward on {text}")
+        leaves = [program.value(t.clone().requires_grad_()) for t in (x, weight, bias)]
+        out = program.call(None, "conv2d", *leaves, stride, padding)
+        program.call(program.call(program.call(out, "__mul__", grad_out), "sum"), "backward")
+        grads = [program.attr(leaf, "grad") for leaf in leaves]
+        leaves = [t.clone().requires_grad_() for t in (x, weight, bias)]
+        torch.autograd.backward(F.conv2d(*leaves, stride, padding), grad_out)
+        found.append((grads, [leaf.grad for leaf in leaves], text))
     got = submission.run(program, what="conv2d backward")
-    leaves = [t.clone().requires_grad_() for t in (x, weight, bias)]
-    torch.autograd.backward(F.conv2d(*leaves, stride, padding), grad_out)
-    return [got[g] for g in grads], [leaf.grad for leaf in leaves], text
+    return [([got[g] for g in grads], expected, text) for grads, expected, text in found]
 
 
 @points(2)
@@ -113,9 +128,10 @@ def conv2d_gradients(submission, case, dtype):
       "it; a conversion to numpy or a loop that writes into a preallocated tensor breaks the gradient.")
 def test_conv2d_gradients_match_autograd(submission):
     """conv2d: gradients w.r.t. x, weight and bias match F.conv2d's, in float32 and to 1e-9 in float64"""
-    for case, dtype, atol in [(CONV_CASES[0], torch.float32, 1e-4), (CONV_CASES[2], torch.float32, 1e-4),
-                              (CONV_CASES[4], torch.float64, 1e-9)]:
-        got, expected, text = conv2d_gradients(submission, case, dtype)
+    cases = [(CONV_CASES[0], torch.float32, 1e-4), (CONV_CASES[2], torch.float32, 1e-4),
+             (CONV_CASES[4], torch.float64, 1e-9)]
+    results = conv2d_gradients(submission, [(case, dtype) for case, dtype, _ in cases])
+    for (_, dtype, atol), (got, expected, text) in zip(cases, results):
         for name, g, e in zip(("x", "weight", "bias"), got, expected):
             expect.close(g, e, f"the gradient of conv2d w.r.t. {name}", f"{text} ({str(dtype)[6:]})",
                          atol=atol, rtol=atol)
@@ -147,28 +163,30 @@ POOL_CASES = [((2, 3, 8, 8), 2, None), ((1, 2, 7, 9), 3, 2), ((2, 1, 6, 6), (2, 
       ".max(dim=2).values — its gradient goes to the first maximum of a window, as F.max_pool2d's does.")
 def test_max_pool2d_matches_torch(submission):
     """max_pool2d: values and gradients match F.max_pool2d, windows with tied maxima included, by hand"""
+    program, cases = Program(), []
     for seed, (shape, kernel, stride) in enumerate(POOL_CASES):
         for ties in (False, True):
             x = _random(*shape, seed=seed) if not ties else torch.randint(0, 3, shape, generator=torch.Generator()
                                                                             .manual_seed(seed)).float()
             grad_out = _random(*F.max_pool2d(x, kernel, stride).shape, seed=seed + 10)
-            program = Program()
+            text = f"x {shape}, kernel_size={kernel}, stride={stride}" + (" (tied maxima)" if ties else "")
+            program.section(f"max_pool2d on {text}")
             leaf = program.value(x.clone().requires_grad_())
             out = program.call(None, "max_pool2d", leaf, kernel, stride)
             graph = program.graph(out)
             program.call(program.call(program.call(out, "__mul__", grad_out), "sum"), "backward")
-            grad = program.attr(leaf, "grad")
-            got = submission.run(program, what="max_pool2d")
-            text = f"x {shape}, kernel_size={kernel}, stride={stride}" + (" (tied maxima)" if ties else "")
-            used = autograd_nodes_named(got[graph], *TORCH_POOLING)
-            if used:
-                raise expect.CheckFailed(f"max_pool2d must not call torch's pooling (autograd nodes found: "
-                                         f"{', '.join(used)})")
-            expected_leaf = x.clone().requires_grad_()
-            expected = F.max_pool2d(expected_leaf, kernel, stride)
-            expected.backward(grad_out)
-            expect.close(got[out], expected.detach(), "max_pool2d", text)
-            expect.close(got[grad], expected_leaf.grad, "the gradient of max_pool2d", text)
+            cases.append((x, kernel, stride, grad_out, text, out, graph, program.attr(leaf, "grad")))
+    got = submission.run(program, what="max_pool2d")
+    for x, kernel, stride, grad_out, text, out, graph, grad in cases:
+        used = autograd_nodes_named(got[graph], *TORCH_POOLING)
+        if used:
+            raise expect.CheckFailed(f"max_pool2d must not call torch's pooling (autograd nodes found: "
+                                     f"{', '.join(used)})")
+        expected_leaf = x.clone().requires_grad_()
+        expected = F.max_pool2d(expected_leaf, kernel, stride)
+        expected.backward(grad_out)
+        expect.close(got[out], expected.detach(), "max_pool2d", text)
+        expect.close(got[grad], expected_leaf.grad, "the gradient of max_pool2d", text)
 
 
 # --- Part 3: batch normalisation ----------------------------------------------------------
@@ -326,21 +344,23 @@ def _digit():
       "as it was; v2.ToDtype(torch.float32) makes the image float32.")
 def test_transforms_keep_the_shape_the_label_and_give_float32(submission):
     """train_transforms / eval_transforms: (C, H, W) float32 images of the same size, labels untouched"""
+    program, cases = Program(), []
     for image, size in [(_digit().double(), 28), (_random(3, 32, 32, seed=2), 32)]:
         for name in ("train_transforms", "eval_transforms"):
-            program = Program()
-            transform = program.call(None, name, size)
-            out = program.call(transform, "__call__", image, 7)
-            got = submission.run(program, what=f"{name}({size})")[out]
             case = f"{name}({size}) on an image {tuple(image.shape)} with label 7"
-            if not isinstance(got, list) or len(got) != 2:
-                raise expect.CheckFailed(f"{case}: expected (image, label) back, got a {expect.describe(got)}")
-            new_image = expect.tensor(got[0], case)
-            if new_image.shape != image.shape or new_image.dtype != torch.float32:
-                raise expect.CheckFailed(f"{case}: expected a float32 image of shape {tuple(image.shape)}, "
-                                         f"got {expect.describe(new_image)}")
-            if got[1] != 7 or type(got[1]) is not int:
-                raise expect.CheckFailed(f"{case}: the label came back as {got[1]!r}, expected 7 untouched")
+            program.section(case)
+            cases.append((image, case, program.call(program.call(None, name, size), "__call__", image, 7)))
+    got_all = submission.run(program, what="train_transforms and eval_transforms")
+    for image, case, out in cases:
+        got = got_all[out]
+        if not isinstance(got, list) or len(got) != 2:
+            raise expect.CheckFailed(f"{case}: expected (image, label) back, got a {expect.describe(got)}")
+        new_image = expect.tensor(got[0], case)
+        if new_image.shape != image.shape or new_image.dtype != torch.float32:
+            raise expect.CheckFailed(f"{case}: expected a float32 image of shape {tuple(image.shape)}, "
+                                     f"got {expect.describe(new_image)}")
+        if got[1] != 7 or type(got[1]) is not int:
+            raise expect.CheckFailed(f"{case}: the label came back as {got[1]!r}, expected 7 untouched")
 
 
 def _transformed(submission, name, images, seed):
@@ -377,14 +397,18 @@ def test_train_transform_is_random_but_seeded_and_eval_is_fixed(submission):
       "instead of writing 5 (it is 6 for a 32×32 input).")
 def test_lenet5_gives_logits_of_the_right_shape(submission):
     """LeNet5.forward: (N, num_classes) logits for 28×28 and 32×32 inputs, batch of 1 included"""
-    for init, x in [({}, _random(1, 1, 28, 28)), ({}, _random(5, 1, 28, 28, seed=1)),
-                    ({"num_classes": 7, "input_shape": (3, 32, 32)}, _random(2, 3, 32, 32, seed=2)),
-                    ({"batch_norm": False}, _random(3, 1, 28, 28, seed=3))]:
-        program = Program()
+    cases = [({}, _random(1, 1, 28, 28)), ({}, _random(5, 1, 28, 28, seed=1)),
+             ({"num_classes": 7, "input_shape": (3, 32, 32)}, _random(2, 3, 32, 32, seed=2)),
+             ({"batch_norm": False}, _random(3, 1, 28, 28, seed=3))]
+    program, outs = Program(), []
+    for init, x in cases:
+        program.section(f"LeNet5({init}).forward on input {tuple(x.shape)}")
         model = program.call(None, "LeNet5", **init)
         program.call(model, "eval")
-        logits = program.call(model, "forward", program.value(x))
-        got = expect.tensor(submission.run(program, what="LeNet5.forward")[logits], "LeNet5.forward")
+        outs.append(program.call(model, "forward", program.value(x)))
+    got_all = submission.run(program, what="LeNet5.forward")
+    for (init, x), logits in zip(cases, outs):
+        got = expect.tensor(got_all[logits], "LeNet5.forward")
         classes = init.get("num_classes", 10)
         if got.shape != (x.shape[0], classes):
             raise expect.CheckFailed(f"LeNet5({init}).forward on input {tuple(x.shape)}: expected shape "
@@ -406,10 +430,13 @@ def lenet5_parameter_count(channels=1, height=28, width=28, num_classes=10, batc
       "connected layers of 120, 84 and num_classes units.")
 def test_lenet5_has_the_notes_architecture(submission):
     """LeNet5: the handout's parameter count — 61,728 with batch norm, 61,706 without (28×28 input)"""
-    for init in [{}, {"batch_norm": False}, {"input_shape": (3, 32, 32), "num_classes": 5}]:
-        program = Program()
-        parameters = program.call(program.call(None, "LeNet5", **init), "named_parameters")
-        got = submission.run(program, what="LeNet5.named_parameters")[parameters]
+    inits, program, refs = [{}, {"batch_norm": False}, {"input_shape": (3, 32, 32), "num_classes": 5}], Program(), []
+    for init in inits:
+        program.section(f"LeNet5({init}).named_parameters()")
+        refs.append(program.call(program.call(None, "LeNet5", **init), "named_parameters"))
+    got_all = submission.run(program, what="LeNet5.named_parameters")
+    for init, parameters in zip(inits, refs):
+        got = got_all[parameters]
         if not isinstance(got, list):
             raise expect.CheckFailed(f"LeNet5({init}).named_parameters() gave a {expect.describe(got)}")
         count = sum(t.numel() for _, t in got)

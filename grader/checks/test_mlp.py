@@ -50,15 +50,14 @@ OPERATORS = [
 ]
 
 
-def value_graph(build, inputs):
-    """Run build(*Values) in the worker; return (output data, [input grads]) after backward."""
-    program = Program()
+def value_graph(build, inputs, program):
+    """Add build(*Values) and its backward to program: (Ref of the output's data, [Refs of the input grads])."""
     leaves = [program.call(None, "Value", x) for x in inputs]
     out = build(*[_Node(program, leaf) for leaf in leaves]).ref
     program.call(out, "backward")
     data = program.attr(out, "data")
     grads = [program.attr(leaf, "grad") for leaf in leaves]
-    return program, data, grads
+    return data, grads
 
 
 class _Node:
@@ -94,14 +93,22 @@ def torch_graph(build, inputs):
     return out.item(), [leaf.grad.item() if leaf.grad is not None else 0.0 for leaf in leaves]
 
 
-def compare_value_expression(submission, text, build, inputs):
-    program, data, grads = value_graph(build, inputs)
-    got = submission.run(program, what=f"Value: {text}")
-    expected_out, expected_grads = torch_graph(build, inputs)
-    case = f"{text} with {', '.join(f'{n} = {x:g}' for n, x in zip('abcdefgh', inputs))}"
-    _close_number(got[data], expected_out, f"{case}: the value")
-    for name, ref, expected in zip("abcdefgh", grads, expected_grads):
-        _close_number(got[ref], expected, f"{case}: d/d{name}")
+def compare_value_expressions(submission, cases, what="Value"):
+    """Each case (text, build, inputs): build(*Values) and its backward against torch's, all in one request."""
+    program, refs = Program(), []
+    for text, build, inputs in cases:
+        program.section(_case(text, inputs))
+        refs.append(value_graph(build, inputs, program))
+    got = submission.run(program, what=what)
+    for (text, build, inputs), (data, grads) in zip(cases, refs):
+        expected_out, expected_grads = torch_graph(build, inputs)
+        _close_number(got[data], expected_out, f"{_case(text, inputs)}: the value")
+        for name, ref, expected in zip("abcdefgh", grads, expected_grads):
+            _close_number(got[ref], expected, f"{_case(text, inputs)}: d/d{name}")
+
+
+def _case(text, inputs):
+    return f"Value: {text} with {', '.join(f'{n} = {x:g}' for n, x in zip('abcdefgh', inputs))}"
 
 
 @points(2)
@@ -109,11 +116,10 @@ def compare_value_expression(submission, text, build, inputs):
       "notes gives the local derivatives of add, mul, pow and relu.")
 def test_value_operators_match_autograd(submission):
     """Value: every operator's value and gradients match torch autograd"""
-    for text, build in OPERATORS:
-        for inputs in [(1.5, -2.0), (-0.5, 3.0)]:
-            compare_value_expression(submission, text, build, inputs)
-    for text, build in [("a.tanh()", lambda a, b: a.tanh()), ("a.exp() * b", lambda a, b: a.exp() * b)]:
-        compare_value_expression(submission, text, build, (0.7, -1.3))
+    cases = [(text, build, inputs) for text, build in OPERATORS for inputs in [(1.5, -2.0), (-0.5, 3.0)]]
+    cases += [(text, build, (0.7, -1.3)) for text, build in [("a.tanh()", lambda a, b: a.tanh()),
+                                                             ("a.exp() * b", lambda a, b: a.exp() * b)]]
+    compare_value_expressions(submission, cases, what="Value: each operator")
 
 
 def random_expression(rng, depth):
@@ -139,7 +145,7 @@ def random_expression(rng, depth):
 def test_value_backward_on_random_graphs(submission):
     """Value.backward: random expression graphs with shared sub-expressions match autograd"""
     submission.follows("own scalar autograd")
-    rng = random.Random(0)
+    rng, cases = random.Random(0), []
     for _ in range(6):
         inner, text = random_expression(rng, 2)
 
@@ -148,16 +154,18 @@ def test_value_backward_on_random_graphs(submission):
             return s * s + s.tanh() * a
 
         inputs = tuple(round(rng.uniform(-1.5, 1.5), 3) for _ in range(3))
-        compare_value_expression(submission, f"s·s + tanh(s)·a with s = {text}", expression, inputs)
+        cases.append((f"s·s + tanh(s)·a with s = {text}", expression, inputs))
+    compare_value_expressions(submission, cases, what="Value.backward on random graphs")
 
 
 @points(1)
 @hint("A value used k times receives k contributions: add to .grad with +=, never assign it.")
 def test_value_reused_node_accumulates_gradients(submission):
     """Value: a node used k times gets the sum of its k gradient contributions"""
-    compare_value_expression(submission, "a + a + a + a", lambda a, b: a + a + a + a, (2.0, 0.0))
-    compare_value_expression(submission, "a * a * a", lambda a, b: a * a * a, (-1.5, 0.0))
-    compare_value_expression(submission, "(a * b) * (a * b) + a", lambda a, b: (a * b) * (a * b) + a, (0.5, 3.0))
+    compare_value_expressions(submission, [("a + a + a + a", lambda a, b: a + a + a + a, (2.0, 0.0)),
+                                           ("a * a * a", lambda a, b: a * a * a, (-1.5, 0.0)),
+                                           ("(a * b) * (a * b) + a", lambda a, b: (a * b) * (a * b) + a, (0.5, 3.0))],
+                              what="Value: reused nodes")
 
 
 @points(1)
@@ -185,16 +193,13 @@ def test_value_gradients_accumulate_across_graphs_sharing_a_leaf(submission):
 
 # --- Part 2: the hand-written backward passes -------------------------------------------
 
-def run_function(submission, function, inputs, grad_output, requires_grad, what):
-    """function.apply(*inputs), then backward(grad_output), in the worker: (output, [input grads], node types)."""
-    program = Program()
+def function_steps(program, function, inputs, grad_output, requires_grad):
+    """Add function.apply(*inputs) and backward(grad_output) to program: Refs of (output, [input grads], node types)."""
     refs = [program.value(x.clone().requires_grad_(r)) for x, r in zip(inputs, requires_grad)]
     out = program.call(program.attr(None, function), "apply", *refs)
     nodes = program.graph(out)
     program.call(out, "backward", grad_output)
-    grads = [program.attr(ref, "grad") for ref in refs]
-    got = submission.run(program, what=what)
-    return got[out], [got[g] for g in grads], got[nodes]
+    return out, [program.attr(ref, "grad") for ref in refs], nodes
 
 
 def reference_function(function, inputs, grad_output, requires_grad):
@@ -204,20 +209,28 @@ def reference_function(function, inputs, grad_output, requires_grad):
     return out.detach(), [leaf.grad for leaf in leaves]
 
 
-def compare_function(submission, name, reference, inputs, requires_grad, what, atol=1e-5, grad_output=None,
-                   labels=("d(input)",)):
-    """The student's Function against torch's built-in: output, every gradient, and its own backward node."""
-    expected, expected_grads = reference_function(reference, inputs, grad_output, requires_grad)
-    if grad_output is None:
-        grad_output = torch.ones_like(expected)
-    got, grads, nodes = run_function(submission, name, inputs, grad_output, requires_grad, f"{name}.apply")
-    expect.close(got, expected, f"{name} forward", what, atol=atol)
-    if f"{name}Backward" not in nodes:
-        raise expect.CheckFailed(f"{name}.apply's output was not made by {name}'s own backward "
-                                 f"(autograd nodes behind it: {', '.join(nodes) or 'none'})")
-    for label, grad, expected_grad, needed in zip(labels, grads, expected_grads, requires_grad):
-        if needed:
-            expect.close(grad, expected_grad, f"{name} backward: {label}", what, atol=atol)
+def compare_functions(submission, cases, what):
+    """The student's Functions against torch's built-ins, all cases in one request: output, every gradient,
+    and the Function's own backward node. Each case is a dict of ``compare_function``'s arguments."""
+    program, steps, expected = Program(), [], []
+    for case in cases:
+        name, inputs, requires_grad = case["name"], case["inputs"], case["requires_grad"]
+        out, grads = reference_function(case["reference"], inputs, case.get("grad_output"), requires_grad)
+        grad_output = torch.ones_like(out) if case.get("grad_output") is None else case["grad_output"]
+        program.section(f"{name}.apply on {case['what']}")
+        steps.append(function_steps(program, name, inputs, grad_output, requires_grad))
+        expected.append((out, grads))
+    got = submission.run(program, what=what)
+    for case, (out, grads, nodes), (expected_out, expected_grads) in zip(cases, steps, expected):
+        name, atol = case["name"], case.get("atol", 1e-5)
+        expect.close(got[out], expected_out, f"{name} forward", case["what"], atol=atol)
+        if f"{name}Backward" not in got[nodes]:
+            raise expect.CheckFailed(f"{name}.apply's output was not made by {name}'s own backward "
+                                     f"(autograd nodes behind it: {', '.join(got[nodes]) or 'none'})")
+        labels = case.get("labels", ("d(input)",))
+        for label, grad, expected_grad, needed in zip(labels, grads, expected_grads, case["requires_grad"]):
+            if needed:
+                expect.close(got[grad], expected_grad, f"{name} backward: {label}", case["what"], atol=atol)
 
 
 LINEAR_GRADS = ("dX", "dW", "db")
@@ -228,11 +241,13 @@ LINEAR_SHAPES = [(1, 3, 2), (4, 5, 3), (16, 7, 10)]  # (N, D_in, D_out)
 @hint("dX = dY·W, dW = dYᵀ·X, db = Σ over the batch of dY: each gradient has the shape of its input.")
 def test_linear_function_matches_autograd(submission):
     """LinearFunction: output and dX, dW, db match autograd of X·Wᵀ + b (batch of 1 included)"""
+    cases = []
     for n, d_in, d_out in LINEAR_SHAPES:
         x, weight, bias = _random(n, d_in, seed=n), _random(d_out, d_in, seed=d_in), _random(d_out, seed=d_out)
-        grad_output = _random(n, d_out, seed=99)
-        compare_function(submission, "LinearFunction", F.linear, [x, weight, bias], [True, True, True],
-                       f"X {tuple(x.shape)}, W {tuple(weight.shape)}", grad_output=grad_output, labels=LINEAR_GRADS)
+        cases.append(dict(name="LinearFunction", reference=F.linear, inputs=[x, weight, bias],
+                          requires_grad=[True, True, True], what=f"X {tuple(x.shape)}, W {tuple(weight.shape)}",
+                          grad_output=_random(n, d_out, seed=99), labels=LINEAR_GRADS))
+    compare_functions(submission, cases, what="LinearFunction.apply")
 
 
 def backward_by_hand(submission, name, inputs, grad_output):
@@ -269,11 +284,10 @@ ACTIVATIONS = [("ReLUFunction", torch.relu), ("SigmoidFunction", torch.sigmoid),
       "a(1 − a), for tanh 1 − a², for ReLU 1 where the unit was active — no Jacobian matrix needed.")
 def test_activation_functions_match_autograd(submission):
     """ReLU, Sigmoid and Tanh Functions: values and gradients match torch for several shapes"""
-    for name, reference in ACTIVATIONS:
-        for shape in [(1, 1), (3, 5), (2, 3, 4)]:
-            z = _random(*shape, seed=sum(shape), scale=2)
-            compare_function(submission, name, reference, [z], [True], f"z of shape {shape}",
-                           grad_output=_random(*shape, seed=7))
+    cases = [dict(name=name, reference=reference, inputs=[_random(*shape, seed=sum(shape), scale=2)],
+                  requires_grad=[True], what=f"z of shape {shape}", grad_output=_random(*shape, seed=7))
+             for name, reference in ACTIVATIONS for shape in [(1, 1), (3, 5), (2, 3, 4)]]
+    compare_functions(submission, cases, what="the activation Functions")
 
 
 @points(2)
@@ -283,10 +297,11 @@ def test_softmax_cross_entropy_function_matches_autograd(submission):
     """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000"""
     cases = [(_random(1, 3, seed=1), _labels(1, 3, seed=1)), (_random(8, 10, seed=2, scale=3), _labels(8, 10, seed=2)),
              (torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]]), torch.tensor([1, 1]))]
-    for logits, targets in cases:
-        compare_function(submission, "SoftmaxCrossEntropyFunction", F.cross_entropy, [logits, targets], [True, False],
-                       f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else ""),
-                       atol=1e-5)
+    compare_functions(submission, [
+        dict(name="SoftmaxCrossEntropyFunction", reference=F.cross_entropy, inputs=[logits, targets],
+             requires_grad=[True, False],
+             what=f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else ""))
+        for logits, targets in cases], what="SoftmaxCrossEntropyFunction.apply")
 
 
 @points(2)
@@ -296,14 +311,16 @@ def test_all_functions_are_exact_in_float64(submission):
     """Every Function's gradients agree with autograd to 1e-9 in float64 (what gradcheck verifies)"""
     x, weight, bias = _random(5, 4, seed=1, dtype=torch.float64), _random(3, 4, seed=2, dtype=torch.float64), \
         _random(3, seed=3, dtype=torch.float64)
-    compare_function(submission, "LinearFunction", F.linear, [x, weight, bias], [True, True, True], "float64",
-                   atol=1e-9, grad_output=_random(5, 3, seed=4, dtype=torch.float64), labels=LINEAR_GRADS)
-    for name, reference in ACTIVATIONS:
-        compare_function(submission, name, reference, [_random(4, 6, seed=5, dtype=torch.float64, scale=2)], [True],
-                       "float64", atol=1e-9, grad_output=_random(4, 6, seed=6, dtype=torch.float64))
-    compare_function(submission, "SoftmaxCrossEntropyFunction", F.cross_entropy,
-                   [_random(6, 5, seed=7, dtype=torch.float64), _labels(6, 5, seed=7)], [True, False], "float64",
-                   atol=1e-9)
+    cases = [dict(name="LinearFunction", reference=F.linear, inputs=[x, weight, bias], requires_grad=[True] * 3,
+                  what="float64", atol=1e-9, grad_output=_random(5, 3, seed=4, dtype=torch.float64),
+                  labels=LINEAR_GRADS)]
+    cases += [dict(name=name, reference=reference, inputs=[_random(4, 6, seed=5, dtype=torch.float64, scale=2)],
+                   requires_grad=[True], what="float64", atol=1e-9,
+                   grad_output=_random(4, 6, seed=6, dtype=torch.float64)) for name, reference in ACTIVATIONS]
+    cases.append(dict(name="SoftmaxCrossEntropyFunction", reference=F.cross_entropy,
+                      inputs=[_random(6, 5, seed=7, dtype=torch.float64), _labels(6, 5, seed=7)],
+                      requires_grad=[True, False], what="float64", atol=1e-9))
+    compare_functions(submission, cases, what="every Function in float64")
 
 
 @points(1)
@@ -333,20 +350,23 @@ def test_linear_module_uses_linear_function(submission):
 @hint("σ = 1/√D_in for Xavier and √(2/D_in) for He, where D_in = weight.shape[1]; fill the tensor in place.")
 def test_initialisers_have_the_right_spread(submission):
     """xavier_normal_ and he_normal_: empirical std matches the formula for several fan-ins, in place"""
+    program, weights = Program(), {}
     for name, gain in (("xavier_normal_", 1.0), ("he_normal_", 2.0)):
         for fan_in in (64, 256, 1024):
-            program = Program()
-            weight = program.value(torch.zeros(2048, fan_in))
-            program.call(None, name, weight)
-            got = expect.tensor(submission.run(program, what=name)[weight], name)
-            expected = math.sqrt(gain / fan_in)
-            case = f"a (2048, {fan_in}) weight"
-            if got.shape != (2048, fan_in) or got.abs().sum() == 0:
-                raise expect.CheckFailed(f"{name}({case}): the weight was not filled in place")
-            std, mean = got.std().item(), got.mean().item()
-            if not (abs(std / expected - 1) <= 0.02 and abs(mean) <= 0.05 * expected):  # NaN fails too
-                raise expect.CheckFailed(f"{name}({case}): std {std:.4g} and mean {mean:.3g}, "
-                                         f"expected std {expected:.4g} (±2%) and mean ≈ 0")
+            program.section(f"{name}(a (2048, {fan_in}) weight)")
+            weights[name, gain, fan_in] = program.value(torch.zeros(2048, fan_in))
+            program.call(None, name, weights[name, gain, fan_in])
+    got_all = submission.run(program, what="xavier_normal_ and he_normal_")
+    for (name, gain, fan_in), weight in weights.items():
+        got = expect.tensor(got_all[weight], name)
+        expected = math.sqrt(gain / fan_in)
+        case = f"a (2048, {fan_in}) weight"
+        if got.shape != (2048, fan_in) or got.abs().sum() == 0:
+            raise expect.CheckFailed(f"{name}({case}): the weight was not filled in place")
+        std, mean = got.std().item(), got.mean().item()
+        if not (abs(std / expected - 1) <= 0.02 and abs(mean) <= 0.05 * expected):  # NaN fails too
+            raise expect.CheckFailed(f"{name}({case}): std {std:.4g} and mean {mean:.3g}, "
+                                     f"expected std {expected:.4g} (±2%) and mean ≈ 0")
 
 
 @points(2)
@@ -354,12 +374,17 @@ def test_initialisers_have_the_right_spread(submission):
       "collapse towards 0 for std 0.01 with tanh and stay of order 0.1–1 with Xavier (tanh) and He (ReLU).")
 def test_activation_statistics_show_the_experiment(submission):
     """activation_statistics: tanh dies with std 0.01 and stays alive with Xavier; ReLU stays alive with He"""
+    runs = [(0.01, "tanh"), ("xavier", "tanh"), ("he", "relu")]
+    program = Program()
+    refs = [program.call(None, "activation_statistics", init, activation, 6, 256) for init, activation in runs]
+    got = submission.run(program, what="activation_statistics()")
+
     def run(init, activation):
-        got = expect.tensor(submission.call("activation_statistics", init, activation, 6, 256), "activation_statistics")
-        if got.shape != (6,) or not torch.isfinite(got).all():
+        stds = expect.tensor(got[refs[runs.index((init, activation))]], "activation_statistics")
+        if stds.shape != (6,) or not torch.isfinite(stds).all():
             raise expect.CheckFailed(f"activation_statistics({init!r}, {activation!r}, depth=6): expected 6 finite "
-                                     f"stds, got a {expect.describe(got)}")
-        return got
+                                     f"stds, got a {expect.describe(stds)}")
+        return stds
 
     small = run(0.01, "tanh")
     if not (small[-1] < 1e-4 and (small[1:] < small[:-1]).all()):
@@ -376,9 +401,11 @@ def test_activation_statistics_show_the_experiment(submission):
 @hint("Inverted dropout keeps each unit with probability 1 − p and divides the kept ones by 1 − p.")
 def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
     """dropout in training: about a fraction p of zeros, survivors scaled by 1/(1 − p), mean kept"""
-    x = torch.full((200, 500), 2.0)
+    x, program = torch.full((200, 500), 2.0), Program()
+    outs = {p: program.call(None, "dropout", x, p, True) for p in (0.2, 0.5)}
+    got_all = submission.run(program, what="dropout()", seed=1)
     for p in (0.2, 0.5):
-        got = expect.tensor(submission.call("dropout", x, p, True, seed=1), "dropout")
+        got = expect.tensor(got_all[outs[p]], "dropout")
         if got.shape != x.shape:
             raise expect.CheckFailed(f"dropout: expected shape {tuple(x.shape)}, got {tuple(got.shape)}")
         zeros = (got == 0).float().mean().item()
@@ -397,10 +424,17 @@ def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
       "would divide by zero).")
 def test_dropout_eval_mode_and_edge_cases(submission):
     """dropout: identity in eval mode and for p = 0, all zeros (no NaN) for p = 1"""
-    x = _random(6, 7, seed=2)
-    expect.close(submission.call("dropout", x, 0.5, False), x, "dropout in eval mode", "p = 0.5, training=False")
-    expect.close(submission.call("dropout", x, 0.0, True), x, "dropout with p = 0", "training=True")
-    expect.close(submission.call("dropout", x, 1.0, True), torch.zeros_like(x), "dropout with p = 1", "training=True")
+    x, program = _random(6, 7, seed=2), Program()
+    cases = [(0.5, False, x, "dropout in eval mode", "p = 0.5, training=False"),
+             (0.0, True, x, "dropout with p = 0", "training=True"),
+             (1.0, True, torch.zeros_like(x), "dropout with p = 1", "training=True")]
+    outs = []
+    for p, training, _, what, case in cases:
+        program.section(f"{what} ({case})")
+        outs.append(program.call(None, "dropout", x, p, training))
+    got = submission.run(program, what="dropout()")
+    for out, (_, _, expected, what, case) in zip(outs, cases):
+        expect.close(got[out], expected, what, case)
 
 
 @points(1)
@@ -426,15 +460,18 @@ def test_dropout_backward_uses_the_forward_mask(submission):
 @hint("Flatten each example to a vector first (keep the batch dimension); the last layer has no activation.")
 def test_mlp_gives_logits_of_the_right_shape(submission):
     """MLP.forward: (N, num_classes) logits for vectors and images, batch of 1 included"""
-    for init, x in [({}, _random(1, 1, 28, 28)), ({}, _random(5, 784)),
-                    ({"num_features": 12, "hidden": [7], "num_classes": 3}, _random(4, 12)),
-                    ({"num_features": 12, "hidden": [8, 6, 5], "num_classes": 4, "activation": "tanh"},
-                     _random(2, 3, 4))]:
-        program = Program()
+    cases = [({}, _random(1, 1, 28, 28)), ({}, _random(5, 784)),
+             ({"num_features": 12, "hidden": [7], "num_classes": 3}, _random(4, 12)),
+             ({"num_features": 12, "hidden": [8, 6, 5], "num_classes": 4, "activation": "tanh"}, _random(2, 3, 4))]
+    program, outs = Program(), []
+    for init, x in cases:
+        program.section(f"MLP({init}).forward on input {tuple(x.shape)}")
         model = program.call(None, "MLP", **init)
         program.call(model, "eval")
-        logits = program.call(model, "forward", program.value(x))
-        got = expect.tensor(submission.run(program, what="MLP.forward")[logits], "MLP.forward")
+        outs.append(program.call(model, "forward", program.value(x)))
+    got_all = submission.run(program, what="MLP.forward")
+    for (init, x), logits in zip(cases, outs):
+        got = expect.tensor(got_all[logits], "MLP.forward")
         c = init.get("num_classes", 10)
         if got.shape != (x.shape[0], c):
             raise expect.CheckFailed(f"MLP({init}).forward on input {tuple(x.shape)}: expected shape "
@@ -446,13 +483,15 @@ def test_mlp_gives_logits_of_the_right_shape(submission):
       "or torch.relu.")
 def test_mlp_is_built_from_the_labs_own_layers(submission):
     """MLP: its logits come through LinearFunction and the chosen activation Function"""
-    for activation, node in (("relu", "ReLUFunctionBackward"), ("tanh", "TanhFunctionBackward"),
-                             ("sigmoid", "SigmoidFunctionBackward")):
-        program = Program()
+    cases = (("relu", "ReLUFunctionBackward"), ("tanh", "TanhFunctionBackward"), ("sigmoid", "SigmoidFunctionBackward"))
+    program, graphs = Program(), []
+    for activation, _ in cases:
+        program.section(f"MLP(activation={activation!r})")
         model = program.call(None, "MLP", num_features=6, hidden=[5, 4], num_classes=3, activation=activation)
-        logits = program.call(model, "forward", program.value(_random(3, 6, seed=1)))
-        graph = program.graph(logits)
-        nodes = submission.run(program, what=f"MLP(activation={activation!r})")[graph]
+        graphs.append(program.graph(program.call(model, "forward", program.value(_random(3, 6, seed=1)))))
+    got = submission.run(program, what="MLP with each activation")
+    for (activation, node), graph in zip(cases, graphs):
+        nodes = got[graph]
         foreign = {"AddmmBackward0", "MmBackward0", "ReluBackward0", "TanhBackward0", "SigmoidBackward0"} & set(nodes)
         if "LinearFunctionBackward" not in nodes or node not in nodes or foreign:
             raise expect.CheckFailed(f"MLP(activation={activation!r}): expected its logits to come from "

@@ -45,15 +45,24 @@ def test_conv2d_gradient_matches_central_differences_of_its_own_forward(submissi
 @hint("Stride and padding may differ between rows and columns; a pooling stride may be larger than the window.")
 def test_conv2d_and_pooling_with_unequal_strides_and_gaps(submission):
     """conv2d with 1×1 and non-square kernels and unequal strides; max_pool2d with stride > kernel"""
-    for x_shape, w_shape, stride, padding in [((2, 3, 9, 10), (4, 3, 1, 1), 2, 0), ((1, 2, 8, 11), (3, 2, 2, 4), (3, 2), (1, 2))]:
+    program, convs, pools = Program(), [], []
+    for x_shape, w_shape, stride, padding in [((2, 3, 9, 10), (4, 3, 1, 1), 2, 0),
+                                              ((1, 2, 8, 11), (3, 2, 2, 4), (3, 2), (1, 2))]:
         x, weight = _random(*x_shape, seed=70), _random(*w_shape, seed=71)
-        got = submission.call("conv2d", x, weight, None, stride, padding)
-        expect.close(got, F.conv2d(x, weight, None, stride, padding), "conv2d",
-                     f"x {x_shape}, weight {w_shape}, stride={stride}, padding={padding}", atol=1e-4, rtol=1e-4)
+        text = f"x {x_shape}, weight {w_shape}, stride={stride}, padding={padding}"
+        program.section(f"conv2d on {text}")
+        convs.append((program.call(None, "conv2d", x, weight, None, stride, padding),
+                      F.conv2d(x, weight, None, stride, padding), text))
     x = _random(2, 2, 11, 10, seed=72)
     for kernel, stride in [(2, 3), ((3, 2), (4, 3))]:
-        expect.close(submission.call("max_pool2d", x, kernel, stride), F.max_pool2d(x, kernel, stride),
-                     "max_pool2d", f"x (2, 2, 11, 10), kernel_size={kernel}, stride={stride}")
+        text = f"x (2, 2, 11, 10), kernel_size={kernel}, stride={stride}"
+        program.section(f"max_pool2d on {text}")
+        pools.append((program.call(None, "max_pool2d", x, kernel, stride), F.max_pool2d(x, kernel, stride), text))
+    got = submission.run(program, what="conv2d and max_pool2d")
+    for out, expected, text in convs:
+        expect.close(got[out], expected, "conv2d", text, atol=1e-4, rtol=1e-4)
+    for out, expected, text in pools:
+        expect.close(got[out], expected, "max_pool2d", text)
 
 
 @points(1)

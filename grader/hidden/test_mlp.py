@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import expect
-from grader.checks.test_mlp import _random, compare_value_expression
+from grader.checks.test_mlp import _random, compare_value_expressions
 from grader.convergence import fit_and_score, require_learning
 from grader.grade import Program
 
@@ -22,8 +22,7 @@ def test_value_division_and_longer_chains(submission):
              ("exp(a·b) / (1 + a²)", lambda a, b, c: (a * b).exp() / (1 + a**2), (0.4, -1.1, 0.0)),
              ("tanh((a − b)⁻¹) − 2/c", lambda a, b, c: ((a - b) ** -1).tanh() - 2 / c, (0.3, 1.4, -0.8)),
              ("relu(a − 3) + relu(3 − a)", lambda a, b, c: (a - 3).relu() + (3 - a).relu(), (1.0, 0.0, 0.0))]
-    for text, build, inputs in cases:
-        compare_value_expression(submission, text, build, inputs)
+    compare_value_expressions(submission, cases, what="Value: division and longer chains")
 
 
 def judge_activation_statistics(init, activation, depth, width, batch, seed):
@@ -46,10 +45,13 @@ def judge_activation_statistics(init, activation, depth, width, batch, seed):
 @hint("Draw x first, then each layer's weight, all from one generator; use your initialisers with that generator.")
 def test_activation_statistics_reproduce_the_experiment_exactly(submission):
     """activation_statistics matches the judge's own run of the experiment, draw for draw"""
-    for init, activation, width in [(0.01, "tanh", 512), ("xavier", "tanh", 512), ("he", "relu", 256),
-                                    (0.05, "tanh", 256)]:
-        # positional: a `seed` keyword would be taken as the worker's own seed
-        got = submission.call("activation_statistics", init, activation, 6, width, 16, 3)
+    cases = [(0.01, "tanh", 512), ("xavier", "tanh", 512), ("he", "relu", 256), (0.05, "tanh", 256)]
+    program = Program()
+    runs = [program.call(None, "activation_statistics", init, activation, 6, width, 16, 3)
+            for init, activation, width in cases]
+    got_all = submission.run(program, what="activation_statistics()")
+    for (init, activation, width), run in zip(cases, runs):
+        got = got_all[run]
         expected = judge_activation_statistics(init, activation, 6, width, 16, 3)
         expect.close(got, expected, "activation_statistics", f"init={init!r}, {activation}, width {width}",
                      atol=1e-6, rtol=1e-4)

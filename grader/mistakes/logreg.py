@@ -162,6 +162,8 @@ MISTAKES = [
             "test_functions_keep_float64",
             "test_softmax_regression_trains_on_cross_entropy_of_logits",
         ],
+        # Its training (the step N times too large) converges or not with the CPU's float rounding.
+        checks="not softmax_regression_converges",
         kind="reduction",
         why="the notes' loss is written as a sum; the 1/N was dropped",
     ),
