@@ -265,13 +265,16 @@ def allowed_paths(workdir: str, private: list[str]) -> tuple[list[str], list[str
     return read, write
 
 
-def _grader_modules(_known={}) -> tuple[str, ...]:
+_GRADER_MODULES: dict = {}  # sys.modules' size -> the names _grader_modules found at that size
+
+
+def _grader_modules() -> tuple[str, ...]:
     """The names in sys.modules of the grader's (and the reference's) modules, looked up again only
-    when sys.modules has grown."""
-    if _known.get("count") != len(sys.modules):
-        _known["names"] = tuple(name for name in list(sys.modules) if _blocked(name))
-        _known["count"] = len(sys.modules)
-    return _known["names"]
+    when sys.modules has changed size."""
+    if len(sys.modules) not in _GRADER_MODULES:
+        _GRADER_MODULES.clear()
+        _GRADER_MODULES[len(sys.modules)] = tuple(name for name in list(sys.modules) if _blocked(name))
+    return _GRADER_MODULES[len(sys.modules)]
 
 
 @functools.lru_cache(maxsize=4)
