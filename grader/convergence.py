@@ -89,9 +89,9 @@ def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None
     datamodule = offline_data(data.get("name", "mnist"), tuple(classes) if classes else None)
     train_x, train_y = datamodule.split("train")
     test_x, test_y = datamodule.split("test")
-    probe_x, probe_y = train_x[:1000], train_y[:1000]
+    probe_x, probe_y = train_x[:1000].clone(), train_y[:1000]  # a copy: a slice would send all of its storage
     got = submission.fit(cls, data=data, max_epochs=max_epochs, probes={"train": probe_x, "test": test_x},
-                         init=init, cpu_seconds=cpu_budget(reference_cpu))
+                         before=["train"], init=init, cpu_seconds=cpu_budget(reference_cpu))
     before, after, test_logits = (
         checked_logits(logits, len(x), datamodule, classes, f"{cls}.forward {name}")
         for logits, x, name in ((got["before"].get("train"), probe_x, "before training"),

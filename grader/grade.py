@@ -76,13 +76,14 @@ class Submission:
         return _shaped(reply, what, results=list, state=dict)
 
     def fit(self, cls: str, data: dict, max_epochs: int, probes: dict, init=None, seed: int = 0,
-            states: bool = False, cpu_seconds: float | None = None):
+            states: bool = False, cpu_seconds: float | None = None, before=None):
         """Train ``cls(**init)`` on the offline data; return its logits on ``probes`` before and after.
 
         One fresh worker trains on the training and validation splits the judge sends (``data``:
         the data set's name and datamodule options) and returns the model's state before and after;
         another fresh worker, which never saw the training, loads each state into ``cls(**init)`` and
-        computes the logits on the probes (inputs without labels). ``states``: also return the two
+        computes the logits on the probes (inputs without labels). ``before``: the probes to evaluate
+        the untrained model on (default: all; ``()``: none). ``states``: also return the two
         states ("state_before", "state_after"). ``cpu_seconds``: the CPU time training may use (set
         from what the reference needs, with a margin); its wall-clock deadline follows from it.
         """
@@ -98,13 +99,16 @@ class Submission:
                               num_classes=num_classes, data=options, max_epochs=max_epochs, seed=seed)
         reply = _shaped(reply, what, state_before=dict, state_after=dict)
         what = f"evaluating the trained {cls}"
+        before = list(probes) if before is None else [name for name in before if name in probes]
+        evaluate = [(reply["state_before"], before)] if before else []
+        evaluate.append((reply["state_after"], list(probes)))
         evaluated = self._request("predict", what, timeout=2 * (limits.call_seconds if limits else 10),
-                                  **{"class": cls}, init=init or {}, states=[reply["state_before"],
-                                                                             reply["state_after"]],
-                                  probes=probes, seed=seed)
-        if type(evaluated) is not list or len(evaluated) != 2 or any(type(e) is not dict for e in evaluated):
+                                  **{"class": cls}, init=init or {}, states=[state for state, _ in evaluate],
+                                  use=[names for _, names in evaluate], probes=probes, seed=seed)
+        if type(evaluated) is not list or len(evaluated) != len(evaluate) or \
+                any(type(e) is not dict for e in evaluated):
             raise SubmissionError(f"{what} sent back a reply of the wrong form")
-        result = {"before": evaluated[0], "after": evaluated[1]}
+        result = {"before": evaluated[0] if before else {}, "after": evaluated[-1]}
         if states:
             result.update(state_before=reply["state_before"], state_after=reply["state_after"])
         return result
@@ -159,7 +163,7 @@ class Program:
 
     def section(self, label: str) -> Ref:
         """Name the steps that follow (until the next section): an error raised in one of them is
-        reported as "label: error". One request can then hold many cases and still say which failed."""
+        reported as "error; in label". One request can then hold many cases and still say which failed."""
         return self._add("section", name=label)
 
     def context(self) -> Ref:

@@ -310,7 +310,7 @@ def worker_main(sock: socket.socket, output_fd: int, spec: dict) -> None:
             reply = {"ok": True, "value": _to_plain(value)}
         except BaseException as err:  # SystemExit and KeyboardInterrupt are the submission's too
             error = describe(err, state["path"])
-            reply = {"ok": False, "error": f"{state['section']}: {error}" if state["section"] else error}
+            reply = {"ok": False, "error": f"{error}; in {state['section']}" if state["section"] else error}
         send_frame(sock, encode_reply(reply))
 
 
@@ -393,22 +393,29 @@ def op_fit(state, request):
     return {"state_before": state_before, "state_after": model.state_dict()}
 
 
+PREDICT_CHUNK = 250  # images per forward pass: less memory, and faster than one pass over 1,000
+
+
 def op_predict(state, request):
     """Load each state into a new ``class(**init)`` and return its logits on the judge's inputs, in eval mode.
 
-    {"class", "init", "states": [state_dict, ...], "probes": {name: x (N, ...)}, "seed"}
-    -> [{name: logits (N, ...)} for each state]
+    {"class", "init", "states": [state_dict, ...], "probes": {name: x (N, ...)}, "use": [[name, ...], ...],
+    "seed"} -> [{name: logits (N, ...)} for each state], each state on the probes ``use`` names for it
+    (all of them where ``use`` is absent).
     """
     import torch
 
     _seed(request)
     model = getattr(state["module"], request["class"])(**request.get("init", {}))
+    probes = request["probes"]
     evaluated = []
-    for model_state in request["states"]:
+    for number, model_state in enumerate(request["states"]):
         model.load_state_dict(model_state)
         model.eval()
+        names = request["use"][number] if request.get("use") else list(probes)
         with torch.no_grad():
-            evaluated.append({name: model(x) for name, x in request["probes"].items()})
+            evaluated.append({name: torch.cat([model(x) for x in probes[name].split(PREDICT_CHUNK)])
+                              for name in names})
     return evaluated
 
 

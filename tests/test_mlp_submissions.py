@@ -62,3 +62,14 @@ def test_a_wrong_submission_graded_twice_gets_the_same_outcomes(tmp_path, zygote
     first, second = (MLP.grade(tmp_path / run, zygote, source) for run in ("a", "b"))
     assert [(o.check, o.passed, o.reason) for o in first.outcomes] == \
         [(o.check, o.passed, o.reason) for o in second.outcomes]
+
+
+def test_a_case_that_fails_inside_a_batched_request_is_named(tmp_path, zygote):
+    """The operator cases go to the worker in one request; the reason still says which case raised."""
+    forgot_rtruediv = MLP.reference.replace("    def __rtruediv__(self, other):  # other / self\n"
+                                            "        return other * self**-1\n", "")
+    assert forgot_rtruediv != MLP.reference
+    results = MLP.grade(tmp_path, zygote, forgot_rtruediv, keyword="value_operators")
+    reason = next(o.reason for o in results.outcomes if o.check == "test_value_operators_match_autograd")
+    assert reason.startswith("TypeError: unsupported operand") and \
+        reason.endswith("; in Value: 3 / b with a = 1.5, b = -2"), reason

@@ -207,7 +207,7 @@ def fit_probe(submission, backbone, states=False):
     test_x, test_y = offline_data("mnist").split("test")
     init = {"backbone": backbone} if backbone else {}
     got = submission.fit("LinearProbe", data=FEW_LABELS, max_epochs=PROBE_EPOCHS, probes={"test": test_x},
-                         init=init, states=states, cpu_seconds=cpu_budget(3.4))
+                         before=(), init=init, states=states, cpu_seconds=cpu_budget(3.4))
     logits = expect.tensor(got["after"].get("test"), "LinearProbe.forward after training", shape=(len(test_y), 10),
                            floating=True, finite=True)
     return (logits.argmax(dim=1) == test_y).float().mean().item(), got

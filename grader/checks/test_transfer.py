@@ -162,7 +162,7 @@ def _train(submission, mode, epochs=EPOCHS, **init):
     data = offline_data("mnist", tuple(FEW_LABELS["classes"]))
     test_x, test_y = data.split("test")
     got = submission.fit("TransferClassifier", data=FEW_LABELS, max_epochs=epochs, probes={"test": test_x},
-                         init={"mode": mode, **init}, states=True, cpu_seconds=cpu_budget(REFERENCE_CPU))
+                         before=(), init={"mode": mode, **init}, states=True, cpu_seconds=cpu_budget(REFERENCE_CPU))
     logits = expect.tensor(got["after"].get("test"), f"{mode}: TransferClassifier.forward after training",
                            shape=(len(test_y), 5), floating=True, finite=True)
     accuracy = (logits.argmax(dim=1) == test_y).float().mean().item()
