@@ -69,3 +69,34 @@ def depends_on_companions(got, refs, what: str) -> bool:
         raise expect.CheckFailed(f"{what}: expected logits for the 4 images of each batch, got shapes "
                                  f"{tuple(first.shape)} and {tuple(second.shape)}")
     return not torch.allclose(first[0], second[0], rtol=1e-4, atol=1e-5)
+
+
+def optimizer_groups(submission, cls: str, init: dict) -> list:
+    """The param_groups of the first optimizer ``cls(**init).configure_optimizers()`` returns, in any of the forms
+    Lightning accepts (an optimizer; a list or tuple of them; ([optimizers], [schedulers]); {"optimizer": ...}).
+
+    Returns them as plain data: a list of dicts whose "params" are tensors.
+    """
+    from .expect import CheckFailed
+    from .grade import Program
+
+    what = f"{cls}.configure_optimizers"
+    program = Program()
+    returned = program.call(program.call(None, cls, **init), "configure_optimizers")
+    shape = submission.run(program, what=what)[returned]
+    path = []  # the keys that lead from what it returns to the optimizer
+    while isinstance(shape, (list, tuple, dict)) and len(path) < 3:
+        key = "optimizer" if isinstance(shape, dict) else 0
+        if (isinstance(shape, dict) and key not in shape) or (not isinstance(shape, dict) and not shape):
+            break
+        path.append(key)
+        shape = shape[key]
+    program = Program()
+    optimizer = program.call(program.call(None, cls, **init), "configure_optimizers")
+    for key in path:
+        optimizer = program.call(optimizer, "__getitem__", key)
+    param_groups = program.attr(optimizer, "param_groups")
+    groups = submission.run(program, what=what)[param_groups]
+    if type(groups) is not list or not all(type(g) is dict for g in groups):
+        raise CheckFailed(f"{what}: expected an optimizer (or Lightning's list / dict of one), got {shape!r:.80}")
+    return groups

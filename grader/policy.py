@@ -1706,7 +1706,7 @@ LOGREG_WITHOUT_AUTOGRAD = Rule(
 )
 
 LAB_RULES: dict[str, tuple[Rule, ...]] = {
-    "logreg": (),  # Lab 1 grades gradients by value; LOGREG_WITHOUT_AUTOGRAD is there for a course that wants it
+    "logreg": (LOGREG_WITHOUT_AUTOGRAD,),  # the handout: "Use no autograd here: write the formula"
     "mlp": (HAND_WRITTEN_BACKWARD, OWN_SCALAR_AUTOGRAD),
     "cnn": (OWN_CONV_AND_POOL, OWN_BATCH_NORM),
     "transfer": (),

@@ -81,7 +81,7 @@ def assert_gradebook(rows, submissions):
     for student, (_, score, problem) in submissions.items():
         row = rows[student]
         assert float(row["score"]) == score, row
-        assert row["status"] == "graded" and row["lab"] == "logreg" and row["max"] == "24.0", row
+        assert row["status"] == "graded" and row["lab"] == "logreg" and row["max"] == "27.0", row
         assert problem in row["problem"] and (problem or not row["problem"]), row
         assert float(row["time_s"]) >= 0
         assert "rlimits" in row["confinement"] or problem, row  # the layers in force, when a worker ran
@@ -152,13 +152,13 @@ def test_a_failing_judge_is_a_grader_error_not_a_zero_and_the_rerun_regrades_it(
     assert "grader errors (1), regraded by the next run: broken:" in out
     rows = read_gradebook("grades.csv")
     assert rows["broken"]["status"] == "grader error" and "without leaving a results file" in rows["broken"]["problem"]
-    assert rows["ada"]["status"] == "graded" and float(rows["ada"]["score"]) == 24
+    assert rows["ada"]["status"] == "graded" and float(rows["ada"]["score"]) == 27
 
     monkeypatch.setattr(grade_module, "grade_submission", real)
     assert main(["grade-all", "submissions/", "--out", "grades.csv"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "graded 1 now" in out and "collected 1 earlier result(s)" in out
-    assert float(read_gradebook("grades.csv")["broken"]["score"]) == 24
+    assert float(read_gradebook("grades.csv")["broken"]["score"]) == 27
 
 
 def test_a_student_past_the_time_limit_is_a_grader_error(tmp_path, monkeypatch):

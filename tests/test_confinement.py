@@ -188,7 +188,7 @@ def test_a_submission_that_execs_a_planted_copy_of_the_reference_scores_what_a_s
 def test_without_landlock_grading_completes_and_the_report_names_the_missing_wall(zygote, tmp_path, monkeypatch):
     monkeypatch.setenv("LITLABS_NO_LANDLOCK", "1")
     results = grade(REPO_ROOT / "solutions", "logreg", zygote=zygote, identity=choose_identity())
-    assert results.score == 24 and not results.error
+    assert results.score == 27 and not results.error
     layers = next(note for note in results.notes if note.startswith("Confinement:"))
     assert "no file wall (Landlock unavailable" in layers and "rlimits" in layers
 
@@ -304,7 +304,7 @@ def test_with_landlock_grading_never_touches_the_checkout():
         assert grading.returncode == 0, grading.stderr.read()[-2000:]
         assert seen <= {tuple(before.values())}
         document = json.loads(next(root.glob("results-*.json")).read_text())
-        assert document["score"] == 24 and "landlock v" in document["output"] and "a uid of its own" in document["output"]
+        assert document["score"] == 27 and "landlock v" in document["output"] and "a uid of its own" in document["output"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -29,9 +29,9 @@ def test_grade_writes_gradescope_results_for_the_stub(tmp_path, capsys):
     assert main(["grade", "labs", "--lab", "logreg", "--results", str(results)]) == 0
     document = json.loads(results.read_text())
     assert_gradescope_results(document)
-    assert document["score"] == 0 and len(document["tests"]) == 19
+    assert document["score"] == 0 and len(document["tests"]) == 22
     assert {t["visibility"] for t in document["tests"]} == {"visible", "after_published"}
-    assert "total: 0 / 24" in capsys.readouterr().out
+    assert "total: 0 / 27" in capsys.readouterr().out
 
 
 def test_grade_json_format_prints_the_results(tmp_path, capsys):
@@ -81,7 +81,7 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
     python = str(sandbox_python())
     reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
     full = _grade_as_root(python, REPO_ROOT / "solutions", tmp_path / "full.json")
-    assert full["score"] == 24 and _ran_unprivileged(full["output"]), full["output"]
+    assert full["score"] == 27 and _ran_unprivileged(full["output"]), full["output"]
 
     # A submission that reads the reference from disk and signals the processes above it.
     attack = tmp_path / "attack"
@@ -98,7 +98,7 @@ def test_as_root_the_submission_runs_as_nobody_and_cannot_reach_the_grader(tmp_p
         "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:  # refused, or no such process\n        pass\n"
         + reference.replace("from __future__ import annotations\n", ""))
     document = _grade_as_root(python, attack, tmp_path / "kill.json")
-    assert document["score"] == 24  # the kill attempts changed nothing
+    assert document["score"] == 27  # the kill attempts changed nothing
 
 
 def _says_nobody_cannot_read_python(message: str, unreadable: list[str]) -> None:
@@ -156,8 +156,8 @@ def test_as_a_normal_user_check_and_grade_work():
                           env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(results.read_text())
-    assert document["score"] == 24 and "ran as the grader's own user (nobody)" in document["output"]
+    assert document["score"] == 27 and "ran as the grader's own user (nobody)" in document["output"]
     done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-m", "grader.cli", "check", "logreg"],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
-    assert done.returncode == 0 and "total: 0 / 19" in done.stdout
+    assert done.returncode == 0 and "total: 0 / 22" in done.stdout
     shutil.rmtree(tmp_path)

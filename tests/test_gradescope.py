@@ -78,10 +78,10 @@ def run_autograder(root: Path, submission_files: dict) -> dict:
 @pytest.mark.slow
 def test_run_autograder_grades_reference_stub_and_broken_submissions(fake_autograder):
     reference = run_autograder(fake_autograder, {"logreg.py": (REPO_ROOT / "solutions" / "logreg.py").read_text()})
-    assert reference["score"] == 24 and "unprivileged user: a uid of its own" in reference["output"]
+    assert reference["score"] == 27 and "unprivileged user: a uid of its own" in reference["output"]
     assert {t["visibility"] for t in reference["tests"]} == {"visible", "after_published"}
     stub = run_autograder(fake_autograder, {"logreg.py": (REPO_ROOT / "labs" / "logreg.py").read_text()})
-    assert stub["score"] == 0 and len(stub["tests"]) == 19
+    assert stub["score"] == 0 and len(stub["tests"]) == 22
     broken = run_autograder(fake_autograder, {"logreg.py": "import numpy as np\ndef broken(:\n"})
     assert broken["score"] == 0 and "could not be imported: SyntaxError" in broken["output"]
     assert (fake_autograder / "results").stat().st_mode & 0o077 == 0

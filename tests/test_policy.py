@@ -133,6 +133,7 @@ def graded_mistakes() -> tuple[dict[tuple[str, str], str], list[str]]:
 MISTAKES, UNREADABLE_TABLES = graded_mistakes()
 # The graded mistakes that break a lab's stated rule: that rule must report them, and nothing else may.
 RULE_BREAKERS = {
+    ("logreg", "logistic gradients computed with autograd"): "gradients by hand",
     ("mlp", "Linear: backward secretly uses autograd"): "hand-written backward",
     ("mlp", "LinearFunction.backward recomputes the forward under enable_grad and calls torch.autograd.grad"):
         "hand-written backward",
@@ -183,20 +184,20 @@ def test_the_secret_autograd_backward_is_named_line_by_line():
     assert all(str(v).startswith("mlp.py, line ") for v in broken)
 
 
-def test_the_differently_written_logreg_submission_passes_the_policy_but_breaks_the_no_autograd_rule():
-    """Its logistic_gradients calls .backward(), which the handout forbids ("Use no autograd here: write the
-    formula"). The grader's checks give it full marks, so wiring the logreg rule in changes that test."""
+def test_the_differently_written_logreg_submission_passes_the_policy_and_the_no_autograd_rule():
+    """Lab 1 applies LOGREG_WITHOUT_AUTOGRAD (the handout: "Use no autograd here: write the formula"); the
+    differently written submission writes its gradients with einsum and keeps full marks."""
     tree = ast.parse((TESTS / "test_grader_submissions.py").read_text())
     function = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
                     and n.name == "test_correct_but_differently_written_submission_gets_full_marks")
     dedent = next(n for n in ast.walk(function) if isinstance(n, ast.Call) and ast.unparse(n.func) == "textwrap.dedent")
     source = textwrap.dedent(dedent.args[0].value)
     assert scan(source, "logreg.py") == [], whats(scan(source, "logreg.py"))
-    assert lab_rules("logreg", source) == []  # Lab 1 does not apply the rule (LAB_RULES), so full marks stay
-    broken = LOGREG_WITHOUT_AUTOGRAD.check(source, "logreg.py")
-    assert {v.line for v in broken} == {line for line, text in enumerate(source.splitlines(), 1)
-                                        if "requires_grad_()" in text or ".backward()" in text}
-    assert all(v.what.startswith("logistic_gradients ") for v in broken), whats(broken)
+    assert lab_rules("logreg", source) == [], whats(lab_rules("logreg", source))
+    broken = source.replace("    err = torch.sigmoid(", "    w.requires_grad_()\n    err = torch.sigmoid(")
+    assert [v.what for v in lab_rules("logreg", broken)] == [v.what for v in LOGREG_WITHOUT_AUTOGRAD.check(broken,
+                                                                                                         "logreg.py")]
+    assert lab_rules("logreg", broken), "the rule must catch autograd in logistic_gradients"
 
 
 def test_the_batch_and_import_tests_sources_honest_ones_pass_hostile_ones_are_caught():

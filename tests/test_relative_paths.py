@@ -25,14 +25,14 @@ def test_grade_submission_and_results(elsewhere):
     Path("work/sub").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "solutions" / "logreg.py", "work/sub/logreg.py")
     assert main(["grade", "work/sub", "--results", "out/results.json", "--format", "json"]) == 0
-    assert json.loads((elsewhere / "out" / "results.json").read_text())["score"] == 24
+    assert json.loads((elsewhere / "out" / "results.json").read_text())["score"] == 27
 
 
 def test_check_impl_and_a_folder_named_labs_here_wins(elsewhere, capsys):
     Path("labs").mkdir()  # the user's own labs/ folder, holding a finished lab
     shutil.copy(REPO_ROOT / "solutions" / "logreg.py", "labs/logreg.py")
     assert main(["check", "logreg", "--impl", "labs"]) == 0
-    assert "total: 19 / 19" in capsys.readouterr().out  # the repository's labs/ holds the stub (0 / 19)
+    assert "total: 22 / 22" in capsys.readouterr().out  # the repository's labs/ holds the stub (0 / 22)
 
 
 def test_student_release_and_gradescope_bundle(elsewhere):

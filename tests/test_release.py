@@ -150,7 +150,7 @@ def test_student_release_check_runs_and_instructor_commands_explain(tmp_path):
 
     check = run("check", "logreg")
     assert check.returncode == 0, check.stderr[-2000:]
-    assert "total: 0 / 19" in check.stdout and "NotImplementedError" in check.stdout
+    assert "total: 0 / 22" in check.stdout and "NotImplementedError" in check.stdout
     for argv in (["validate"], ["release"], ["release", "--check"]):
         done = run(*argv)
         assert done.returncode == 2 and "need the instructor repository" in done.stderr
@@ -160,9 +160,9 @@ def test_student_release_check_runs_and_instructor_commands_explain(tmp_path):
 def test_validate_passes_on_the_repository(capsys):
     assert main(["validate", "logreg"]) == 0
     out = capsys.readouterr().out
-    assert "all 19 checks pass on the reference, fail on the stub" in out
+    assert "all 22 checks pass on the reference, fail on the stub" in out
     # Not a terminal (a log, CI): one line per check, not a table whose rows wrap.
-    assert sum(line.startswith("ok   logreg") for line in out.splitlines()) == 19
+    assert sum(line.startswith("ok   logreg") for line in out.splitlines()) == 22
     assert "━" not in out and "│" not in out
 
 

@@ -11,6 +11,8 @@ from grader import expect
 from grader.convergence import fit_and_score, require_learning
 from grader.expect import random_labels as _labels
 from grader.expect import random_tensor as _random
+from grader.grade import Program
+from grader.modules import optimizer_groups
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
@@ -35,27 +37,51 @@ def test_perceptron_updates_on_a_mistake(submission):
 
 
 @points(1)
-@hint("The perceptron only learns from mistakes: when ŷ equals y, err is 0.")
+@hint("The perceptron only learns from mistakes: when ŷ equals y, err is 0. ŷ = 1 exactly when wᵀx + b > 0 "
+      "(not ≥ 0), and b counts.")
 def test_perceptron_keeps_weights_when_right(submission):
     """perceptron_step leaves w and b alone on a correctly classified example"""
-    w, b = torch.tensor([1.0, -2.0, 0.5]), torch.tensor(0.25)
-    for x, y in [(torch.tensor([2.0, 0.0, 1.0]), 1), (torch.tensor([0.0, 1.0, 0.0]), 0)]:
+    w = torch.tensor([1.0, -2.0, 0.5])
+    cases = [  # (b, x, y); the last two sit at the threshold: z = 0 exactly (ŷ = 0), and z = b = 1e-8 > 0 (ŷ = 1)
+        (torch.tensor(0.25), torch.tensor([2.0, 0.0, 1.0]), 1), (torch.tensor(0.25), torch.tensor([0.0, 1.0, 0.0]), 0),
+        (torch.tensor(0.25), torch.tensor([0.0, 0.0, -0.5]), 0), (torch.tensor(1e-8), torch.zeros(3), 1),
+    ]
+    for b, x, y in cases:
         got_w, got_b = expect.pair(submission.call("perceptron_step", w, b, x, y), "perceptron_step")
-        case = f"x={x.tolist()}, y={y}"
+        case = f"b={b.item():g}, x={x.tolist()}, y={y} (wᵀx + b = {float(torch.dot(w, x) + b):g})"
         expect.close(got_w, w, "perceptron_step's w", case)
         expect.close(expect.tensor(got_b, "perceptron_step's b").reshape(()), b, "perceptron_step's b", case)
+
+
+@points(1)
+@hint("Return new tensors (w + lr·err·x builds one); w += … or w.add_(…) changes the caller's weights.")
+def test_perceptron_leaves_its_inputs_alone(submission):
+    """perceptron_step returns new tensors and leaves the w and b it was given unchanged"""
+    w, b, x = torch.tensor([1.0, -2.0, 0.5]), torch.tensor(0.25), torch.tensor([0.0, 1.0, 0.0])
+    program = Program()
+    w_given, b_given = program.value(w), program.value(b)
+    program.call(None, "perceptron_step", w_given, b_given, x, 1)  # a mistake: the update is not zero
+    after = program.call(w_given, "clone"), program.call(b_given, "clone")
+    got = submission.run(program, what="perceptron_step")
+    expect.close(got[after[0]], w, "the w given to perceptron_step, after the call", "a misclassified example")
+    expect.close(expect.tensor(got[after[1]], "b").reshape(()), b, "the b given to perceptron_step, after the call")
 
 
 # --- Part 2: the logistic neuron ----------------------------------------------------
 
 @points(1)
-@hint("σ(z) = 1 / (1 + e^(−z)), applied elementwise; keep the input's shape and dtype.")
+@hint("σ(z) = 1 / (1 + e^(−z)), applied elementwise; keep the input's shape and dtype. For z < 0 use "
+      "e^z / (1 + e^z): 1 − σ(−z) loses every digit once σ(z) is below float32's precision.")
 def test_sigmoid_values_and_shapes(submission):
     """sigmoid matches σ(z) for several shapes and dtypes"""
     for shape in [(1,), (5,), (3, 4), (2, 3, 5)]:
         for dtype in (torch.float32, torch.float64):
             z = _random(*shape, dtype=dtype, scale=3)
             expect.close(submission.call("sigmoid", z), torch.sigmoid(z), "sigmoid", f"z of shape {shape}, {dtype}")
+    # Relative accuracy in the tails: σ(−20) ≈ 2e−9 is not 0 (1 − σ(20) cancels to 0 in float32).
+    z = torch.linspace(-80, 80, 161)
+    expect.close(submission.call("sigmoid", z), torch.sigmoid(z), "sigmoid", "z from −80 to 80 (relative error)",
+                 atol=0.0, rtol=1e-4)
 
 
 @points(1)
@@ -100,6 +126,7 @@ def autograd_logistic_gradients(x, y, w, b):
 @hint("∂L/∂w = (1/N)·Σ (aᵢ − yᵢ)·xᵢ: check the sign of (a − y) and that you average over the N examples.")
 def test_logistic_gradients_match_autograd(submission):
     """logistic_gradients equals autograd's gradient of the mean BCE"""
+    submission.follows("gradients by hand")  # the handout: no autograd here, the formula (read off the source)
     for n, d in [(1, 3), (7, 5), (64, 13)]:
         x, w = _random(n, d, seed=n, dtype=torch.float64), _random(d, seed=d, dtype=torch.float64)
         y, b = _labels(n, 2, seed=n).to(torch.float64), torch.tensor(0.3, dtype=torch.float64)
@@ -168,6 +195,43 @@ def test_binary_sgd_step_moves_weights_by_minus_lr_grad(submission):
     expect.close(got["state"]["b"].reshape(()), b - lr * grad_b, "b after sgd_step", f"lr={lr}", atol=1e-6)
     expect.close(got["results"][0], F.binary_cross_entropy_with_logits(x @ w + b, y), "the loss sgd_step returns",
                  "(the loss before the update)", atol=1e-6)
+
+
+@points(1)
+@hint("Validation and test only measure: _eval_step computes the loss and metrics and must not call sgd_step.")
+def test_binary_validation_and_test_leave_the_weights_alone(submission):
+    """BinaryLogisticRegression's validation_step and test_step do not change w and b"""
+    n, d = 16, 6
+    x, y = _random(n, d, seed=4), _labels(n, 2, seed=4).float()
+    w, b = _random(d, seed=5), torch.tensor(0.3)
+    for step in ("validation_step", "test_step"):
+        got = submission.methods("BinaryLogisticRegression", init={"num_features": d, "lr": 0.5},
+                                 set={"w": w, "b": b}, calls=[(step, [[x, y], 0])], read=["w", "b"])
+        expect.close(got["state"]["w"], w, f"w after {step}", "(evaluation must not train)")
+        expect.close(expect.tensor(got["state"]["b"], "b").reshape(()), b, f"b after {step}")
+
+
+@points(1)
+@hint("configure_optimizers is given: plain torch.optim.SGD over self.parameters() at self.hparams.lr. And "
+      "self.linear = torch.nn.Linear(num_features, num_classes) has a bias.")
+def test_softmax_regression_trains_w_and_b_by_plain_sgd_at_its_lr(submission):
+    """SoftmaxRegression's optimizer is plain SGD over W and b, at the lr given (0.05 by default)"""
+    for init, lr in [({"num_features": 7, "num_classes": 3}, 0.05), ({"num_features": 7, "num_classes": 3,
+                                                                      "lr": 0.2}, 0.2)]:
+        got = optimizer_groups(submission, "SoftmaxRegression", init)
+        if len(got) != 1:
+            raise expect.CheckFailed(f"SoftmaxRegression({init}).configure_optimizers: expected one SGD "
+                                     "parameter group")
+        group = got[0]
+        sizes = sorted(p.numel() for p in group.get("params", []) if isinstance(p, torch.Tensor))
+        if sizes != [3, 21]:
+            raise expect.CheckFailed(f"SoftmaxRegression({init}): the optimizer holds parameters of sizes {sizes}, "
+                                     "expected W (3 × 7 = 21) and b (3)")
+        plain = {"lr": lr, "momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False}
+        wrong = {k: group.get(k, "missing") for k, v in plain.items() if group.get(k, "missing") != v}
+        if wrong or "betas" in group:
+            raise expect.CheckFailed(f"SoftmaxRegression({init}): expected plain SGD with {plain}, got "
+                                     f"{'Adam-like betas, ' if 'betas' in group else ''}{wrong}")
 
 
 @points(1)

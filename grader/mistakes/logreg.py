@@ -66,7 +66,10 @@ MISTAKES = [
         replace=[
             ("num_classes: int = 10, lr: float = 0.05", "num_classes: int = 10, lr: float = 1e-6"),
         ],
-        caught_by=["test_softmax_regression_converges"],
+        caught_by=[
+            "test_softmax_regression_converges",
+            "test_softmax_regression_trains_w_and_b_by_plain_sgd_at_its_lr",
+        ],
     ),
     Mistake(
         "an exception",
