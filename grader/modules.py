@@ -81,22 +81,25 @@ def optimizer_groups(submission, cls: str, init: dict) -> list:
     from .grade import Program
 
     what = f"{cls}.configure_optimizers"
-    program = Program()
-    returned = program.call(program.call(None, cls, **init), "configure_optimizers")
-    shape = submission.run(program, what=what)[returned]
-    path = []  # the keys that lead from what it returns to the optimizer
-    while isinstance(shape, (list, tuple, dict)) and len(path) < 3:
-        key = "optimizer" if isinstance(shape, dict) else 0
-        if (isinstance(shape, dict) and key not in shape) or (not isinstance(shape, dict) and not shape):
+
+    def reach(path):  # a program that builds the model and walks path from what configure_optimizers returns
+        program = Program()
+        step = program.call(program.call(None, cls, **init), "configure_optimizers")
+        for key in path:
+            step = program.call(step, "__getitem__", key)
+        return program, step
+
+    path = []  # a container holding an optimizer comes back as {"$object": "list"}: step in until it is not one
+    while len(path) < 3:
+        program, step = reach(path)
+        kind = submission.run(program, what=what)[step]
+        key = {"list": 0, "tuple": 0, "dict": "optimizer"}.get(kind.get("$object") if type(kind) is dict else None)
+        if key is None:
             break
         path.append(key)
-        shape = shape[key]
-    program = Program()
-    optimizer = program.call(program.call(None, cls, **init), "configure_optimizers")
-    for key in path:
-        optimizer = program.call(optimizer, "__getitem__", key)
-    param_groups = program.attr(optimizer, "param_groups")
+    program, step = reach(path)
+    param_groups = program.attr(step, "param_groups")
     groups = submission.run(program, what=what)[param_groups]
     if type(groups) is not list or not all(type(g) is dict for g in groups):
-        raise CheckFailed(f"{what}: expected an optimizer (or Lightning's list / dict of one), got {shape!r:.80}")
+        raise CheckFailed(f"{what}: expected an optimizer (or Lightning's list / dict of one)")
     return groups

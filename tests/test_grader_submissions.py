@@ -271,8 +271,9 @@ def test_correct_but_differently_written_submission_gets_full_marks(tmp_path, zy
                 return None
 
         class SoftmaxRegression(L.LightningModule):
-            def __init__(self, num_features=784, num_classes=10):
+            def __init__(self, num_features=784, num_classes=10, lr=0.05):
                 super().__init__()
+                self.lr = lr
                 self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(num_features, num_classes))
 
             def forward(self, x):
@@ -285,7 +286,7 @@ def test_correct_but_differently_written_submission_gets_full_marks(tmp_path, zy
                 return {"loss": loss}
 
             def configure_optimizers(self):
-                return [torch.optim.SGD(self.net.parameters(), lr=0.05)]
+                return [torch.optim.SGD(self.net.parameters(), lr=self.lr)]
     ''')
     results = run_grade(tmp_path, zygote, identity, source)
     assert failed(results) == set(), [(o.check, o.reason) for o in results.outcomes if not o.passed]

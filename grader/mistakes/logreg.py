@@ -182,6 +182,30 @@ MISTAKES = [
         kind="numerical stability",
         why="thought the log undoes the exp, so no trick is needed; e^1000 overflows",
     ),
+    Mistake(
+        "perceptron updates w and b in place",
+        replace=[
+            (
+                "    return w + lr * err * x, b + lr * err\n",
+                "    w += lr * err * x\n    b += lr * err\n    return w, b\n",
+            )
+        ],
+        caught_by=["test_perceptron_leaves_its_inputs_alone"],
+        kind="input mutation",
+        why="wrote the rule as w += ... like the numpy loop in the slides, though the docstring forbids it",
+    ),
+    Mistake(
+        "binary _eval_step also runs sgd_step (learns on val/test data)",
+        replace=[
+            (
+                "        self.metrics.update(stage, binary_cross_entropy(logits, y), logits, y)\n",
+                "        self.metrics.update(stage, self.sgd_step(x, y), logits, y)\n",
+            )
+        ],
+        caught_by=["test_binary_validation_and_test_leave_the_weights_alone"],
+        kind="train vs eval",
+        why="reused the training step's loss for evaluation, which also updates w and b",
+    ),
 ]
 
 ALTERNATIVES = []

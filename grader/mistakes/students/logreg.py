@@ -18,17 +18,6 @@ MISTAKES = [
         why="copied Raschka's Perceptron.predict, np.where(net_input >= 0.0, 1, ...)",
     ),
     Mistake(
-        "perceptron updates w and b in place",
-        replace=[
-            (
-                "    return w + lr * err * x, b + lr * err\n",
-                "    w += lr * err * x\n    b += lr * err\n    return w, b\n",
-            ),
-        ],
-        kind="input mutation",
-        why="wrote the rule as w += ... like the numpy loop in the slides, though the docstring forbids it",
-    ),
-    Mistake(
         "perceptron error written as prediction minus target",
         replace=[
             ("    err = y - y_hat\n", "    err = y_hat - y\n"),
@@ -491,17 +480,6 @@ MISTAKES = [
         ],
         kind="extra factor",
         why="thought logistic_gradients returns a sum and scaled by lr / N",
-    ),
-    Mistake(
-        "binary _eval_step also runs sgd_step (learns on val/test data)",
-        replace=[
-            (
-                "        self.metrics.update(stage, binary_cross_entropy(logits, y), logits, y)\n",
-                "        self.metrics.update(stage, self.sgd_step(x, y), logits, y)\n",
-            ),
-        ],
-        kind="train vs eval",
-        why="reused the training step's loss for evaluation, which also updates w and b",
     ),
     Mistake(
         "Linear layer built as Linear(num_classes, num_features)",
