@@ -33,14 +33,14 @@ def at_top(code: str) -> str:
 
 
 MISTAKES = [  # (old, new, score): the reference with one mistake
-    ("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a", 17),
-    ("    shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp", "    shifted = logits\n    exp", 23),
+    ("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a", 20),
+    ("    shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp", "    shifted = logits\n    exp", 26),
 ]
 HOSTILE = [  # (source, score)
     (at_top("raise RuntimeError('crash at import')\n"), 0),
     (at_top("while True:\n    pass\n"), 0),
     (at_top("hog = []\nwhile True:\n    hog.append(bytearray(1 << 28))\n"), 0),
-    (at_top("for _ in range(200_000):\n    print('flood ' * 20)\n"), 24),
+    (at_top("for _ in range(200_000):\n    print('flood ' * 20)\n"), 27),
 ]
 
 
@@ -50,7 +50,7 @@ def submission(i: int) -> tuple[str, float]:
         return HOSTILE[(i // 10) % len(HOSTILE)]
     kind = i % 10
     if kind < 4:
-        return REFERENCE, 24
+        return REFERENCE, 27
     if kind < 7:
         return STUB, 0
     old, new, score = MISTAKES[kind % len(MISTAKES)]

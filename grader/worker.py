@@ -474,9 +474,14 @@ def _graph_nodes(tensor) -> list[str]:
 
 
 def _plain_or_name(value):
-    """A step's result as plain data, or, for anything else, {"$object": its type name}."""
+    """A step's result as plain data, or, for anything else, {"$object": its type name}
+    (a tensor on the meta device holds no data: {"$object": "Tensor"})."""
     import types
 
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        return {"$object": type(value).__name__}
     if isinstance(value, types.GeneratorType):  # model.parameters(), named_parameters(), ...: list what it yields
         value = list(value)
     try:
@@ -529,6 +534,7 @@ def op_run(state, request):
         else:
             raise ValueError(f"unknown step kind {kind!r}")
         values.append(result)
+    state["section"] = None  # what follows is no case's
     return [_plain_or_name(value) for value in values]
 
 

@@ -50,18 +50,18 @@ TAMPERER = at_top(
     "    open(name, 'w').write('def sigmoid(z):\\n    return z\\n')\n")
 
 SUBMISSIONS = {  # student -> (source of logreg.py, expected score, what the problem column says)
-    "ada": (REFERENCE, 24, ""),
+    "ada": (REFERENCE, 27, ""),
     "bo": (REFERENCE.replace("def softmax(logits):", "def softmax(logits):\n    return torch.softmax(logits, 1)"),
-           24, ""),
+           27, ""),
     "cy": (STUB, 0, ""),
-    "ed": (REFERENCE.replace("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a"), 17, ""),
+    "ed": (REFERENCE.replace("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a"), 20, ""),
     "fa": (REFERENCE.replace("    shifted = logits - logits.max(dim=1, keepdim=True).values\n    exp",
-                             "    shifted = logits\n    exp"), 23, ""),
+                             "    shifted = logits\n    exp"), 26, ""),
     "gu": (at_top("raise RuntimeError('crash at import')\n"), 0, "RuntimeError: crash at import"),
     "hu": (at_top("import os\nos.kill(os.getpid(), 9)\n"), 0, "process ended during importing"),
     "io": (at_top("while True:\n    pass\n"), 0, "did not finish within"),
-    "jo": (at_top("for _ in range(200_000):\n    print('flood ' * 20)\n"), 24, ""),
-    "ka": (TAMPERER, 24, ""),
+    "jo": (at_top("for _ in range(200_000):\n    print('flood ' * 20)\n"), 27, ""),
+    "ka": (TAMPERER, 27, ""),
     "lu": ("def broken(:\n", 0, "SyntaxError"),
 }
 
@@ -103,7 +103,7 @@ def test_the_readme_command_verbatim_gives_the_right_gradebook_and_reruns_only_w
     assert float(rows["io"]["time_s"]) >= 10  # its wall time: the endless import ran until its CPU limit (10 s + 2)
     summary = " ".join(done.stdout.split())
     assert "11 student(s): graded 11 now" in summary and "status: graded 11" in summary
-    assert "min 0, median 17, max 24 (out of 24); full marks 4" in summary
+    assert "min 0, median 20, max 27 (out of 27); full marks 4" in summary
     assert not (tmp_path / "submissions" / "ka" / "scratch.txt").exists()
 
     # A grader error (here: a results file the judge never finished) is regraded by the next run;
@@ -125,7 +125,7 @@ def test_the_readme_command_verbatim_gives_the_right_gradebook_and_reruns_only_w
 
 def test_a_student_cannot_change_the_next_students_score(tmp_path, monkeypatch):
     """One judge at a time, the tamperer first: monkeypatched torch and written files die with its workers."""
-    students = {"a_tamperer": (TAMPERER, 24, ""), "b_reference": (REFERENCE, 24, ""),
+    students = {"a_tamperer": (TAMPERER, 27, ""), "b_reference": (REFERENCE, 27, ""),
                 "c_stub": (STUB, 0, "")}
     make_submissions(tmp_path, students)
     monkeypatch.chdir(tmp_path)
@@ -182,7 +182,7 @@ def test_results_placed_by_litlabs_grade_elsewhere_are_collected_not_regraded(tm
     out = " ".join(capsys.readouterr().out.split())
     assert "graded 0 now" in out and "collected 2 earlier result(s)" in out
     rows = read_gradebook("grades.csv")
-    assert (float(rows["ada"]["score"]), float(rows["cy"]["score"])) == (24, 0)
+    assert (float(rows["ada"]["score"]), float(rows["cy"]["score"])) == (27, 0)
 
 
 @pytest.mark.parametrize("argv, message", [

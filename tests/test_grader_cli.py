@@ -59,7 +59,7 @@ def test_unknown_lab_still_leaves_a_results_file(tmp_path, capsys):
 def test_check_shows_only_visible_checks(capsys):
     assert main(["check", "logreg", "--impl", "solutions"]) == 0
     out = capsys.readouterr().out
-    assert "total: 19 / 19" in out and "hidden" not in out
+    assert "total: 22 / 22" in out and "hidden" not in out
 
 
 # --- as root: the submission runs as an unprivileged user -----------------------------

@@ -71,5 +71,5 @@ def test_a_case_that_fails_inside_a_batched_request_is_named(tmp_path, zygote):
     assert forgot_rtruediv != MLP.reference
     results = MLP.grade(tmp_path, zygote, forgot_rtruediv, keyword="value_operators")
     reason = next(o.reason for o in results.outcomes if o.check == "test_value_operators_match_autograd")
-    assert reason.startswith("TypeError: unsupported operand") and \
-        reason.endswith("; in Value: 3 / b with a = 1.5, b = -2"), reason
+    # (the judge asks for b.__rtruediv__(3) by name: the error is that it is missing)
+    assert "__rtruediv__" in reason and reason.endswith("; in Value: 3 / b with a = 1.5, b = -2"), reason

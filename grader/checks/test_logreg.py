@@ -212,8 +212,8 @@ def test_binary_validation_and_test_leave_the_weights_alone(submission):
 
 
 @points(1)
-@hint("configure_optimizers is given: plain torch.optim.SGD over self.parameters() at self.hparams.lr. And "
-      "self.linear = torch.nn.Linear(num_features, num_classes) has a bias.")
+@hint("configure_optimizers is given: plain torch.optim.SGD over self.parameters() at self.hparams.lr. And the "
+      "linear layer keeps its bias (nn.Linear's default).")
 def test_softmax_regression_trains_w_and_b_by_plain_sgd_at_its_lr(submission):
     """SoftmaxRegression's optimizer is plain SGD over W and b, at the lr given (0.05 by default)"""
     for init, lr in [({"num_features": 7, "num_classes": 3}, 0.05), ({"num_features": 7, "num_classes": 3,

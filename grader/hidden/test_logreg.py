@@ -1,4 +1,6 @@
 """Hidden checks for Lab 1: graded, shown after grades are published, never shipped to students."""
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,6 +8,8 @@ import torch.nn.functional as F
 from grader import expect
 from grader.checks.test_logreg import _labels, _random
 from grader.convergence import fit_and_score, require_learning
+from grader.grade import Program
+from grader.sandbox import SubmissionError
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
@@ -45,7 +49,7 @@ def test_perceptron_uses_the_learning_rate(submission):
 @hidden
 @hint("Keep the input's dtype: no float32 constants that force a conversion.")
 def test_functions_keep_float64(submission):
-    """sigmoid, softmax and both losses keep float64 inputs in float64"""
+    """sigmoid, softmax and both losses keep float64 inputs in float64, and their results on the inputs' device"""
     z = _random(6, 4, seed=5, dtype=torch.float64)
     targets = _labels(6, 4, seed=5)
     expect.close(submission.call("sigmoid", z), torch.sigmoid(z), "sigmoid", "float64 input", atol=1e-12)
@@ -55,6 +59,26 @@ def test_functions_keep_float64(submission):
     binary = (targets % 2).to(torch.float64)
     expect.close(submission.call("binary_cross_entropy", z[:, 0], binary),
                  F.binary_cross_entropy_with_logits(z[:, 0], binary), "binary_cross_entropy", "float64", atol=1e-10)
+    # On the meta device (shapes, no data): a tensor made on the default device instead of the input's
+    # (torch.eye(C), torch.zeros(n)) fails there, as it would for CUDA inputs on a GPU.
+    program = Program()
+    z_meta, targets_meta, binary_meta = (program.call(program.value(t), "to", "meta") for t in (z, targets, binary))
+    devices = {}
+    for name, args in [("sigmoid", [z_meta]), ("softmax", [z_meta]), ("cross_entropy", [z_meta, targets_meta]),
+                       ("binary_cross_entropy", [program.call(z_meta, "select", 1, 0), binary_meta])]:
+        program.section(f"{name} on meta tensors")
+        devices[name] = program.call(program.attr(program.call(None, name, *args), "device"), "__str__")
+    try:
+        got = submission.run(program, what="the functions on the meta device")
+    except SubmissionError as err:
+        if re.search(r"\bdevices?\b", str(err).rsplit("; in ", 1)[0]):  # torch's words for two devices
+            raise expect.CheckFailed(f"{err} (make new tensors on the input's device: torch.zeros_like, "
+                                     "device=x.device)") from None
+        return  # an operation meta tensors cannot run (boolean masks have data-dependent shapes): no verdict
+    for name, device in devices.items():
+        if got[device] != "meta":
+            raise expect.CheckFailed(f"{name} on inputs on the meta device gave its result on {got[device]!r}: make "
+                                     "new tensors on the input's device (torch.zeros_like, device=x.device)")
 
 
 @points(2)

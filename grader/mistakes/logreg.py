@@ -3,7 +3,7 @@
 Shipped with the instructor repository only: the edits quote the reference.
 """
 
-from grader.audit import Mistake
+from grader.audit import Alternative, Mistake
 
 MISTAKES = [
     Mistake(
@@ -206,6 +206,34 @@ MISTAKES = [
         kind="train vs eval",
         why="reused the training step's loss for evaluation, which also updates w and b",
     ),
+    Mistake(
+        "cross-entropy picks with a one-hot from torch.eye(C), made on the default device",
+        replace=[
+            (
+                "    picked = log_probas[torch.arange(logits.shape[0]), targets]\n",
+                "    one_hot = torch.eye(logits.shape[1])[targets]\n    picked = (one_hot * log_probas).sum(dim=1)\n",
+            )
+        ],
+        caught_by=["test_functions_keep_float64"],
+        checks="keep_float64",
+        kind="device",
+        why="right on a CPU; on a GPU the one-hot is on the CPU and the product fails",
+    ),
 ]
 
-ALTERNATIVES = []
+ALTERNATIVES = [
+    Alternative(
+        "sigmoid by boolean masks into torch.empty_like",
+        replace=[
+            (
+                "    e = torch.exp(-z.abs())\n    return torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n",
+                "    out = torch.empty_like(z)\n    positive = z >= 0\n"
+                "    out[positive] = 1.0 / (1.0 + torch.exp(-z[positive]))\n"
+                "    e = torch.exp(z[~positive])\n    out[~positive] = e / (1.0 + e)\n    return out\n",
+            )
+        ],
+        checks="sigmoid or keep_float64",
+        kind="another spelling",
+        why="data-dependent shapes cannot run on the meta device: the device check must not fail it",
+    ),
+]
