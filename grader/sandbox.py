@@ -125,7 +125,7 @@ def choose_identity(user: str = SANDBOX_USER) -> Identity:
                     f"the rights of user {user!r} (no account, no files) and shared with no other submission.", True)
 
 
-IMPORT_CPU_SECONDS = 2  # CPU time a worker has for starting and importing the submission, on top of its request's
+IMPORT_CPU_SECONDS = 1  # CPU time a worker has for starting and importing the submission, on top of its request's
 
 
 # Each submission graded at the same time runs as a uid of its own (root only): no account, no files,

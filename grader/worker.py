@@ -486,7 +486,7 @@ def _plain_or_name(value):
         value = list(value)
     try:
         return _to_plain(value)
-    except TypeError:
+    except Exception:  # not plain data, or holding a meta tensor (no data to send): named, not sent
         return {"$object": type(value).__name__}
 
 

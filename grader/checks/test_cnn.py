@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
+from grader import expect, meta
 from grader.convergence import fit_and_score, require_learning
 from grader.expect import random_tensor as _random
 from grader.grade import Program
@@ -92,7 +92,7 @@ def _conv_case(case, dtype=torch.float32, seed=0):
 @hint("F.unfold(x, (kH, kW), padding=..., stride=...) gives (N, C_in·kH·kW, L) columns; weight.reshape(C_out, -1) "
       "@ columns gives (N, C_out, L); add bias.reshape(1, C_out, 1) and reshape L into (H_out, W_out).")
 def test_conv2d_matches_torch(submission):
-    """conv2d: values match F.conv2d for several shapes, strides and paddings (batch of 1 included)"""
+    """conv2d: values match F.conv2d for several shapes, strides and paddings (batch of 1 included), on x's device"""
     program, outs = Program(), []
     for case in CONV_CASES:
         x, weight, bias, stride, padding, text = _conv_case(case)
@@ -102,6 +102,10 @@ def test_conv2d_matches_torch(submission):
     for case, out in zip(CONV_CASES, outs):
         x, weight, bias, stride, padding, text = _conv_case(case)
         expect.close(got[out], F.conv2d(x, weight, bias, stride, padding), "conv2d", text, atol=1e-4, rtol=1e-4)
+    x, weight, _, stride, padding, _ = _conv_case(CONV_CASES[3])  # no bias
+    program = Program()
+    out = program.call(None, "conv2d", meta.tensor(program, x), meta.tensor(program, weight), None, stride, padding)
+    meta.require(submission, program, {"the output": meta.device(program, out)}, what="conv2d on meta tensors")
 
 
 def conv2d_gradients(submission, cases):

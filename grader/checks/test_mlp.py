@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
+from grader import expect, meta
 from grader.convergence import fit_and_score, require_learning
 from grader.expect import random_labels as _labels
 from grader.expect import random_tensor as _random
@@ -294,7 +294,8 @@ def test_activation_functions_match_autograd(submission):
 @hint("Loss: mean over the batch of logsumexp(z) − z_target, with each row's max subtracted first. "
       "Gradient: (softmax − onehot) / N, times the upstream gradient.")
 def test_softmax_cross_entropy_function_matches_autograd(submission):
-    """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000"""
+    """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000, on the logits'
+    device"""
     cases = [(_random(1, 3, seed=1), _labels(1, 3, seed=1)), (_random(8, 10, seed=2, scale=3), _labels(8, 10, seed=2)),
              (torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]]), torch.tensor([1, 1]))]
     compare_functions(submission, [
@@ -302,6 +303,14 @@ def test_softmax_cross_entropy_function_matches_autograd(submission):
              requires_grad=[True, False],
              what=f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else ""))
         for logits, targets in cases], what="SoftmaxCrossEntropyFunction.apply")
+    program = Program()
+    logits = program.call(meta.tensor(program, _random(4, 5, seed=3)), "requires_grad_")
+    loss = program.call(program.attr(None, "SoftmaxCrossEntropyFunction"), "apply", logits,
+                        meta.tensor(program, _labels(4, 5, seed=3)))
+    program.call(loss, "backward")
+    meta.require(submission, program, {"the loss": meta.device(program, loss),
+                                       "dlogits": meta.device(program, program.attr(logits, "grad"))},
+                 what="SoftmaxCrossEntropyFunction on meta tensors")
 
 
 @points(2)
@@ -423,7 +432,7 @@ def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
 @hint("Not training, or p = 0: return x as it is. p = 1: every unit is dropped, so return zeros (1/(1 − p) "
       "would divide by zero).")
 def test_dropout_eval_mode_and_edge_cases(submission):
-    """dropout: identity in eval mode and for p = 0, all zeros (no NaN) for p = 1"""
+    """dropout: identity in eval mode and for p = 0, all zeros (no NaN) for p = 1; the mask on x's device"""
     x, program = _random(6, 7, seed=2), Program()
     cases = [(0.5, False, x, "dropout in eval mode", "p = 0.5, training=False"),
              (0.0, True, x, "dropout with p = 0", "training=True"),
@@ -435,6 +444,9 @@ def test_dropout_eval_mode_and_edge_cases(submission):
     got = submission.run(program, what="dropout()")
     for out, (_, _, expected, what, case) in zip(outs, cases):
         expect.close(got[out], expected, what, case)
+    program = Program()
+    out = program.call(None, "dropout", meta.tensor(program, x), 0.5, True)
+    meta.require(submission, program, {"the output": meta.device(program, out)}, what="dropout on meta tensors")
 
 
 @points(1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
+from grader import expect, meta
 from grader.convergence import cpu_budget, offline_data
 from grader.expect import random_tensor as _random
 from grader.grade import Program
@@ -49,7 +49,8 @@ def rotate(submission, x):
 @hint("torch.cat the four torch.rot90 turns on the last two dimensions; labels from torch.arange, int64, on x's "
       "device; check H == W first and raise ValueError otherwise.")
 def test_rotate_batch_shapes_and_dtypes(submission):
-    """rotate_batch: (4N, C, H, W) images in x's dtype, (4N,) int64 labels; non-square images raise ValueError"""
+    """rotate_batch: (4N, C, H, W) images in x's dtype, (4N,) int64 labels, both on x's device; non-square images
+    raise ValueError"""
     for n, c, size, dtype in [(1, 1, 5, torch.float32), (3, 2, 4, torch.float64), (2, 3, 7, torch.float32)]:
         x = _random(n, c, size, size, dtype=dtype)
         rotated, rotations = rotate(submission, x)
@@ -59,6 +60,11 @@ def test_rotate_batch_shapes_and_dtypes(submission):
         if rotations.shape != (4 * n,) or rotations.dtype != torch.int64:
             raise expect.CheckFailed(f"rotate_batch of {n} images: expected labels ({4 * n},) int64, got "
                                      f"{expect.describe(rotations)}")
+    program = Program()
+    rotated_and_labels = program.call(None, "rotate_batch", meta.tensor(program, _random(2, 1, 4, 4)))
+    meta.require(submission, program, {name: meta.device(program, program.call(rotated_and_labels, "__getitem__", i))
+                                       for i, name in enumerate(("the images", "the labels"))},
+                 what="rotate_batch on meta tensors")
     try:
         submission.call("rotate_batch", _random(2, 1, 4, 6))
     except SubmissionError as err:

@@ -271,6 +271,19 @@ MISTAKES = [
         ],
         caught_by=["test_lenet5_learns_mnist", "test_lenet5_without_batch_norm_and_with_augmentation_learns"],
     ),
+    Mistake(
+        "conv2d: a missing bias replaced by torch.zeros(C_out), on the default device",
+        replace=[
+            (
+                "    if bias is not None:\n        out = out + bias.reshape(1, c_out, 1)",
+                "    if bias is None:\n        bias = torch.zeros(c_out)\n    out = out + bias.reshape(1, c_out, 1)",
+            )
+        ],
+        caught_by=["test_conv2d_matches_torch"],
+        checks="conv2d_matches_torch",
+        kind="device",
+        why="one code path for the bias; torch.zeros ignores x's device: on a GPU the sum fails",
+    ),
 ]
 
 ALTERNATIVES = []

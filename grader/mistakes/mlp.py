@@ -211,7 +211,8 @@ MISTAKES = [
                 "    mask = (torch.rand(x.shape, generator=torch.Generator().manual_seed(0)) >= p)",
             ),
         ],
-        caught_by=["test_dropout_draws_a_fresh_mask_on_every_call"],
+        # the CPU generator also puts the mask on the CPU whatever x's device
+        caught_by=["test_dropout_draws_a_fresh_mask_on_every_call", "test_dropout_eval_mode_and_edge_cases"],
     ),
     Mistake(
         "dropout: the gradient ignores the mask",
@@ -247,6 +248,19 @@ MISTAKES = [
             "test_mlp_learns_mnist",
             "test_mlp_with_tanh_and_no_dropout_learns",
         ],
+    ),
+    Mistake(
+        "SoftmaxCrossEntropy backward builds its one-hot rows from torch.eye(C), on the default device",
+        replace=[
+            (
+                "onehot = torch.nn.functional.one_hot(targets, probas.shape[1]).to(probas.dtype)",
+                "onehot = torch.eye(probas.shape[1])[targets]",
+            )
+        ],
+        caught_by=["test_softmax_cross_entropy_function_matches_autograd"],
+        checks="softmax_cross_entropy",
+        kind="device",
+        why="right on a laptop; on a GPU the one-hot is on the CPU and the backward fails",
     ),
 ]
 

@@ -126,6 +126,19 @@ MISTAKES = [
         caught_by=["test_rotation_features_beat_random_features_with_few_labels"],
         checks="features",
     ),
+    Mistake(
+        "rotate_batch: labels made on the default device, not x's",
+        replace=[
+            (
+                "    rotations = torch.arange(NUM_ROTATIONS, device=x.device).repeat_interleave(len(x))\n",
+                "    rotations = torch.arange(NUM_ROTATIONS).repeat_interleave(len(x))\n",
+            )
+        ],
+        caught_by=["test_rotate_batch_shapes_and_dtypes"],
+        checks="rotate_batch",
+        kind="device",
+        why="torch.arange without device=: right on a laptop, labels on the CPU for images on a GPU",
+    ),
 ]
 
 ALTERNATIVES = []

@@ -6,8 +6,8 @@ effect: inflate
 
 Instead of touching the trainer's settings, the model trains itself more: at the end of every epoch it runs
 extra passes over self.trainer.train_dataloader with its own plain-PyTorch loop and optimizer, so a 3-epoch fit
-is really 3 + 3·8 epochs (about 6 times the reference's CPU time: the budget allows 2.5 times + 1.5 s; an attack
-with 4 extra passes, 3.4 times, ends right at the limit, killed or not with the CPU's speed).
+is really 3 + 3·8 epochs (about 6 times the reference's CPU time: the budget allows 2.5 times + 1.5 s in all; an attack
+with 4 extra passes, 3.4 times, ended right at the limit of an earlier, looser budget).
 
 (The rest is the control verbatim; the attack is marked ATTACK.)
 
