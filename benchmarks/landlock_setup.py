@@ -24,7 +24,6 @@ from grader import landlock
 from grader.sandbox import private_paths
 from grader.worker import SYSTEM_WRITE, _base_rules, allowed_paths
 
-
 PRIVATE = tuple(private_paths())  # what the judge sends the zygote with each worker's spec
 
 

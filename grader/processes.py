@@ -11,7 +11,6 @@ import os
 import signal
 import time
 
-
 PF_EXITING = 0x4  # the kernel's flag (field 9 of /proc/PID/stat) for a process that is tearing itself down
 
 
