@@ -166,9 +166,20 @@ class Program:
         reported as "error; in label". One request can then hold many cases and still say which failed."""
         return self._add("section", name=label)
 
-    def context(self) -> Ref:
-        """A ctx object for calling a torch.autograd.Function's forward and backward directly."""
-        return self._add("context")
+    def stand_in(self, target: Ref | None, name: str, returns, known: dict | None = None) -> Ref:
+        """Replace the function ``name`` of target (None: the submitted module) for the rest of the program by a
+        stand-in that records each call's arguments and answers with ``returns`` in turn (see worker.StandIn);
+        ``p.call(ref, "recorded")`` reads the calls. For checking what an experiment function runs."""
+        return self._add("stand_in", target, name, [list(returns)], {"known": known or {}})
+
+    def namespace(self, **attributes) -> Ref:
+        """An object with these attributes, e.g. a stand-in trainer: ``p.namespace(estimated_stepping_batches=10)``."""
+        return self._add("namespace", kwargs=attributes)
+
+    def context(self, needs_input_grad=()) -> Ref:
+        """A ctx object for calling a torch.autograd.Function's forward and backward directly;
+        ``needs_input_grad``: one flag per input of forward, as autograd would set it."""
+        return self._add("context", args=[[bool(flag) for flag in needs_input_grad]])
 
     def graph(self, tensor: Ref) -> Ref:
         """The sorted type names of the autograd nodes behind a tensor."""

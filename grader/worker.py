@@ -22,6 +22,7 @@ import functools
 import gc
 import importlib.abc
 import importlib.util
+import inspect
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ import signal
 import socket
 import sys
 import traceback
+import types
 
 from grader import processes, wire
 from grader.trainer import TrainConfig, build_trainer
@@ -422,9 +424,9 @@ def op_predict(state, request):
 class PlainContext:
     """What ``torch.autograd.Function.forward`` and ``backward`` use of ``ctx``, for calling them directly."""
 
-    def __init__(self):
+    def __init__(self, needs_input_grad=()):
         self.saved_tensors = ()
-        self.needs_input_grad = ()
+        self.needs_input_grad = tuple(bool(flag) for flag in needs_input_grad)
 
     def save_for_backward(self, *tensors):
         self.saved_tensors = tensors
@@ -434,6 +436,45 @@ class PlainContext:
 
     def set_materialize_grads(self, value):
         pass
+
+
+class StandIn:
+    """Takes the place of one of the submission's functions for one request, so that a check can see what
+    an experiment function runs without training anything.
+
+    Each call's arguments are recorded by name (bound to the function's signature, defaults filled in); the
+    calls are answered with ``returns``, in turn. ``known``: {name: object}, objects that ``recorded``
+    names rather than describes (e.g. the backbone a stand-in handed out).
+    """
+
+    def __init__(self, original, returns=(None,), known=None):
+        self.signature = inspect.signature(original)
+        self.returns = list(returns) or [None]
+        self.known = dict(known or {})
+        self.calls: list[dict] = []
+
+    def __call__(self, *args, **kwargs):
+        bound = self.signature.bind(*args, **kwargs)  # a wrong call fails as the real function would
+        bound.apply_defaults()
+        self.calls.append(dict(bound.arguments))
+        return self.returns[(len(self.calls) - 1) % len(self.returns)]
+
+    def recorded(self) -> list[dict]:
+        """[{argument: value}] per call, as plain data: a known object as {"$known": name}, another object
+        as {"$object": type name}, with "state": its state_dict() where it has one (a module)."""
+        return [{name: self._describe(value) for name, value in call.items()} for call in self.calls]
+
+    def _describe(self, value):
+        for name, obj in self.known.items():
+            if value is obj:
+                return {"$known": name}
+        try:
+            return _to_plain(value)
+        except Exception:
+            described = {"$object": type(value).__name__}
+            if callable(getattr(value, "state_dict", None)):
+                described["state"] = value.state_dict()
+            return described
 
 
 class _AutogradForbidden:
@@ -476,8 +517,6 @@ def _graph_nodes(tensor) -> list[str]:
 def _plain_or_name(value):
     """A step's result as plain data, or, for anything else, {"$object": its type name}
     (a tensor on the meta device holds no data: {"$object": "Tensor"})."""
-    import types
-
     import torch
 
     if isinstance(value, torch.Tensor) and value.is_meta:
@@ -499,7 +538,9 @@ def op_run(state, request):
     the steps that follow, for the error message;
     "call": getattr(target, name)(*args, **kwargs); "call_by_hand": the same, with the
     autograd engine forbidden and gradients off (for a hand-written backward);
-    "context": a fresh PlainContext; "graph": the autograd node types behind target.
+    "context": a fresh PlainContext; "graph": the autograd node types behind target; "stand_in": replaces
+    target's function ``name`` by a StandIn(function, *args, **kwargs) for the rest of the request;
+    "namespace": an object whose attributes are kwargs.
     Returns one plain value (or {"$object": type name}) per step.
     """
     global _REAL_ENGINE
@@ -527,8 +568,13 @@ def op_run(state, request):
                 Variable._execution_engine = _REAL_ENGINE
         elif kind == "section":
             state["section"], result = str(name)[:300], None
+        elif kind == "stand_in":  # the request's fork ends with it: no need to put the original back
+            result = StandIn(getattr(obj, name), *args, **kwargs)
+            setattr(obj, name, result)
+        elif kind == "namespace":  # an object with the given attributes (e.g. a stand-in trainer)
+            result = types.SimpleNamespace(**kwargs)
         elif kind == "context":
-            result = PlainContext()
+            result = PlainContext(*args)
         elif kind == "graph":
             result = _graph_nodes(obj)
         else:

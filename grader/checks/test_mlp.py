@@ -115,10 +115,12 @@ def _case(text, inputs):
 @hint("Each operation adds (upstream grad) × (its local derivative) to each input's grad; the table in the "
       "notes gives the local derivatives of add, mul, pow and relu.")
 def test_value_operators_match_autograd(submission):
-    """Value: every operator's value and gradients match torch autograd"""
+    """Value: every operator's value and gradients match torch autograd (at 0 too)"""
     cases = [(text, build, inputs) for text, build in OPERATORS for inputs in [(1.5, -2.0), (-0.5, 3.0)]]
     cases += [(text, build, (0.7, -1.3)) for text, build in [("a.tanh()", lambda a, b: a.tanh()),
                                                              ("a.exp() * b", lambda a, b: a.exp() * b)]]
+    # Edge points the notes' table fixes: d(a²)/da = 0 at a = 0, and ReLU passes no gradient at exactly 0.
+    cases += [("a ** 2 * b", lambda a, b: a**2 * b, (0.0, 1.5)), ("a.relu() * b", lambda a, b: a.relu() * b, (0.0, 2.0))]
     compare_value_expressions(submission, cases, what="Value: each operator")
 
 
@@ -254,7 +256,7 @@ def backward_by_hand(submission, name, inputs, grad_output):
     """Call name.forward(ctx, ...) and name.backward(ctx, dY) directly, autograd forbidden: the gradients."""
     program = Program()
     function = program.attr(None, name)
-    ctx = program.context()
+    ctx = program.context(needs_input_grad=[True] * len(inputs))  # every input wants its gradient, as in the docs
     program.call_by_hand(function, "forward", ctx, *inputs)
     grads = program.call_by_hand(function, "backward", ctx, grad_output)
     return submission.run(program, what=f"{name}.backward")[grads]
@@ -287,7 +289,30 @@ def test_activation_functions_match_autograd(submission):
     cases = [dict(name=name, reference=reference, inputs=[_random(*shape, seed=sum(shape), scale=2)],
                   requires_grad=[True], what=f"z of shape {shape}", grad_output=_random(*shape, seed=7))
              for name, reference in ACTIVATIONS for shape in [(1, 1), (3, 5), (2, 3, 4)]]
+    cases += [dict(name="ReLUFunction", reference=torch.relu, inputs=[torch.tensor([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])],
+                   requires_grad=[True], what="z with zeros (the gradient at 0 is 0)", grad_output=_random(2, 3, seed=8))]
     compare_functions(submission, cases, what="the activation Functions")
+    # backward may not write into its upstream gradient: autograd hands out shared, even expanded, tensors
+    program, after, sums = Program(), {}, {}
+    for name, reference in ACTIVATIONS:
+        program.section(f"{name}: z.grad after {name}.apply(z).sum().backward()")
+        z = program.value(_random(3, 4, seed=9).requires_grad_())
+        program.call(program.call(program.call(program.attr(None, name), "apply", z), "sum"), "backward")
+        sums[name] = program.attr(z, "grad")
+        program.section(f"{name}.apply(z).backward(g)")
+        upstream = program.value(_random(3, 4, seed=10))
+        program.call(program.call(program.attr(None, name), "apply", program.value(_random(3, 4, seed=9)
+                                                                                   .requires_grad_())),
+                     "backward", upstream)
+        after[name] = upstream
+    got = submission.run(program, what="the activation Functions' backward")
+    for name, reference in ACTIVATIONS:
+        z = _random(3, 4, seed=9).requires_grad_()
+        reference(z).sum().backward()
+        expect.close(got[sums[name]], z.grad, f"{name}: the gradient of {name}.apply(z).sum()", "z (3, 4)")
+        if not torch.equal(expect.tensor(got[after[name]], "the upstream gradient"), _random(3, 4, seed=10)):
+            raise expect.CheckFailed(f"{name}.backward changed the upstream gradient it was given (grad_output) in "
+                                     "place: autograd may share that tensor; compute a new one")
 
 
 @points(2)
@@ -297,11 +322,13 @@ def test_softmax_cross_entropy_function_matches_autograd(submission):
     """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000, on the logits'
     device"""
     cases = [(_random(1, 3, seed=1), _labels(1, 3, seed=1)), (_random(8, 10, seed=2, scale=3), _labels(8, 10, seed=2)),
-             (torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]]), torch.tensor([1, 1]))]
+             (torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]]), torch.tensor([1, 1])),
+             (torch.tensor([[1000.0, 0.0, 0.0], [0.0, 1.0, 2.0]]), torch.tensor([0, 2]))]  # rows far apart
     compare_functions(submission, [
         dict(name="SoftmaxCrossEntropyFunction", reference=F.cross_entropy, inputs=[logits, targets],
-             requires_grad=[True, False],
-             what=f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else ""))
+             requires_grad=[True, False], grad_output=torch.tensor(0.37),  # the loss scaled: dL is not 1
+             what=f"logits of shape {tuple(logits.shape)}" + (" (±1000)" if logits.abs().max() > 100 else "")
+             + ", upstream gradient 0.37")
         for logits, targets in cases], what="SoftmaxCrossEntropyFunction.apply")
     program = Program()
     logits = program.call(meta.tensor(program, _random(4, 5, seed=3)), "requires_grad_")
@@ -358,16 +385,20 @@ def test_linear_module_uses_linear_function(submission):
 @points(1)
 @hint("σ = 1/√D_in for Xavier and √(2/D_in) for He, where D_in = weight.shape[1]; fill the tensor in place.")
 def test_initialisers_have_the_right_spread(submission):
-    """xavier_normal_ and he_normal_: empirical std matches the formula for several fan-ins, in place"""
-    program, weights = Program(), {}
+    """xavier_normal_ and he_normal_: empirical std matches the formula for several fan-ins, in place, returned"""
+    program, weights, returned = Program(), {}, {}
     for name, gain in (("xavier_normal_", 1.0), ("he_normal_", 2.0)):
         for fan_in in (64, 256, 1024):
             program.section(f"{name}(a (2048, {fan_in}) weight)")
             weights[name, gain, fan_in] = program.value(torch.zeros(2048, fan_in))
-            program.call(None, name, weights[name, gain, fan_in])
+            returned[name, fan_in] = program.call(None, name, weights[name, gain, fan_in])
     got_all = submission.run(program, what="xavier_normal_ and he_normal_")
     for (name, gain, fan_in), weight in weights.items():
         got = expect.tensor(got_all[weight], name)
+        if not isinstance(got_all[returned[name, fan_in]], torch.Tensor) or \
+                not torch.equal(got_all[returned[name, fan_in]], got):
+            raise expect.CheckFailed(f"{name} must return the weight it filled (as torch.nn.init does), got "
+                                     f"{expect.describe(got_all[returned[name, fan_in]])}")
         expected = math.sqrt(gain / fan_in)
         case = f"a (2048, {fan_in}) weight"
         if got.shape != (2048, fan_in) or got.abs().sum() == 0:
@@ -519,3 +550,104 @@ def test_mlp_learns_mnist(submission):
         submission, "MLP", {"name": "mnist", "batch_size": 64}, 3,
         loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1), reference_cpu=1.1)
     require_learning(before, after, accuracy, min_accuracy=0.91, loss_fall=0.5)
+
+
+@points(1)
+@hint("He (he_normal_) for every layer of a ReLU network, Xavier (xavier_normal_) for tanh and sigmoid; biases "
+      "stay 0. torch's Linear has its own default initialisation: replace it.")
+def test_mlp_initialises_each_activation_by_its_rule(submission):
+    """MLP: every layer's weights drawn by He's rule for ReLU and Xavier's for tanh and sigmoid, biases 0"""
+    sizes = [400, 300, 200]
+    program, layers = Program(), {}
+    for activation in ("relu", "tanh", "sigmoid"):
+        program.section(f"MLP(activation={activation!r})")
+        model = program.call(None, "MLP", num_features=sizes[0], hidden=sizes[1:2], num_classes=sizes[2],
+                             activation=activation)
+        for number in range(2):
+            layer = program.call(program.attr(model, "layers"), "__getitem__", number)
+            layers[activation, number] = program.attr(layer, "weight"), program.attr(layer, "bias")
+    got = submission.run(program, what="MLP's initial weights")
+    for (activation, number), (weight, bias) in layers.items():
+        fan_in, fan_out = sizes[number], sizes[number + 1]
+        weight = expect.tensor(got[weight], f"MLP layer {number}'s weight", shape=(fan_out, fan_in), floating=True)
+        rule, gain = ("He", 2.0) if activation == "relu" else ("Xavier", 1.0)
+        expected, std = math.sqrt(gain / fan_in), weight.std().item()
+        if not abs(std / expected - 1) <= 0.05:  # NaN fails too
+            raise expect.CheckFailed(f"MLP(activation={activation!r}): layer {number} ({fan_in} → {fan_out}) has weight "
+                                     f"std {std:.4g}, expected {rule}'s {expected:.4g}")
+        if got[bias] is not None and expect.tensor(got[bias], f"layer {number}'s bias").abs().sum() != 0:
+            raise expect.CheckFailed(f"MLP(activation={activation!r}): layer {number}'s bias is not 0 at the start")
+
+
+@points(1)
+@hint("After every hidden layer: activation first, then dropout with the model's p while training; nothing "
+      "dropped before the first layer or after the last.")
+def test_mlp_drops_out_after_each_hidden_activation(submission):
+    """MLP.forward: activation then dropout(p) after each hidden layer, none on the inputs or logits, none in eval"""
+    width, p = 300, 0.2
+    x = _random(40, width, seed=11, scale=2)
+    program = Program()
+    model = program.call(None, "MLP", num_features=width, hidden=[width, width], num_classes=width,
+                         activation="sigmoid", dropout=p)
+    for number in range(3):  # identity layers: the logits show the last hidden layer's units as they are
+        layer = program.call(program.attr(model, "layers"), "__getitem__", number)
+        program.call(program.attr(program.attr(layer, "weight"), "data"), "copy_", torch.eye(width))
+        program.call(program.attr(program.attr(layer, "bias"), "data"), "zero_")
+    program.call(model, "train")
+    training = program.call(model, "forward", x)
+    program.call(model, "eval")
+    evaluating = program.call(model, "forward", x)
+    got = submission.run(program, what="MLP with identity layers (sigmoid, dropout 0.2)", seed=3)
+    training = expect.tensor(got[training], "MLP.forward in training mode", shape=x.shape, floating=True)
+    evaluating = expect.tensor(got[evaluating], "MLP.forward in eval mode", shape=x.shape, floating=True)
+    expect.close(evaluating, torch.sigmoid(torch.sigmoid(x)), "MLP.forward in eval mode (no dropout)",
+                 "identity layers, sigmoid")
+    scale = 1 / (1 - p)
+    kept_both = scale * torch.sigmoid(scale * torch.sigmoid(x))  # both hidden layers kept the unit
+    kept_last = torch.full_like(x, scale * 0.5)  # the first hidden layer dropped it: sigmoid(0) = 0.5, then kept
+    known = (training == 0) | torch.isclose(training, kept_last, atol=1e-5) | torch.isclose(training, kept_both,
+                                                                                               atol=1e-5)
+    zeros, first = (training == 0).float().mean().item(), torch.isclose(training, kept_last, atol=1e-5)
+    first = first.float().mean().item()
+    if not known.all() or not abs(zeros - p) <= 0.03 or not abs(first - p * (1 - p)) <= 0.03:
+        raise expect.CheckFailed(
+            f"MLP(dropout={p}, sigmoid) with identity layers, in training mode: {zeros:.3f} of the logits are 0 "
+            f"(expected ≈ {p}: the last hidden layer's dropout), {first:.3f} equal {scale}·sigmoid(0) (expected ≈ "
+            f"{p * (1 - p):.2f}: dropped after the first layer), {(~known).float().mean().item():.3f} are neither 0 "
+            f"nor {scale}·sigmoid(h) — dropout goes after each hidden activation, scaled by 1/(1 − p)")
+
+
+@points(1)
+@hint("The given hooks: training_step uses SoftmaxCrossEntropyFunction, each stage updates and logs its own "
+      "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
+def test_mlp_training_setup_is_the_handouts(submission):
+    """MLP: its own loss in training_step, each stage's figures, shifts while training only, SGD (Nesterov) at lr"""
+    from grader.lifecycle import check_stages
+
+    x, y = _random(12, 1, 28, 28, seed=12), _labels(12, 10, seed=12)
+    check_stages(submission, "MLP", {"dropout": 0.0}, x, y, loss_node="SoftmaxCrossEntropyFunctionBackward")
+    program = Program()
+    shifted = {}
+    for max_shift, mode in ((2, "eval"), (2, "train"), (0, "train")):
+        model = program.call(None, "MLP", max_shift=max_shift)
+        program.call(model, mode)
+        shifted[max_shift, mode] = program.call(model, "on_after_batch_transfer", [x, y], 0)
+    model = program.call(None, "MLP", lr=0.03)
+    program.call(model, "__setattr__", "_trainer", program.namespace(estimated_stepping_batches=10))
+    chosen = program.call(model, "configure_optimizers")
+    optimizer = program.call(chosen, "__getitem__", "optimizer")
+    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
+    defaults = program.attr(optimizer, "defaults")
+    got = submission.run(program, what="MLP.on_after_batch_transfer and configure_optimizers")
+    for (max_shift, mode), batch in shifted.items():
+        images = expect.tensor(got[batch][0] if type(got[batch]) is list and got[batch] else None,
+                               f"on_after_batch_transfer in {mode} mode", shape=x.shape)
+        if torch.equal(images, x) != (max_shift == 0 or mode == "eval"):
+            raise expect.CheckFailed(f"MLP(max_shift={max_shift}) in {mode} mode: the batch was "
+                                     f"{'left alone' if torch.equal(images, x) else 'shifted'}; images are shifted "
+                                     "in training mode only, and only when max_shift > 0")
+    settings = {name: got[defaults].get(name) for name in ("lr", "momentum", "nesterov")} \
+        if type(got[defaults]) is dict else got[defaults]
+    if got[kind] != "SGD" or settings != {"lr": 0.03, "momentum": 0.9, "nesterov": True}:
+        raise expect.CheckFailed(f"MLP(lr=0.03).configure_optimizers gave {got[kind]!r} with {settings}; expected SGD "
+                                 "with lr 0.03, momentum 0.9 and Nesterov")

@@ -242,3 +242,80 @@ def test_rotation_features_beat_random_features_with_few_labels(submission):
     if rotation < 0.35 or rotation - random < 0.1:
         raise expect.CheckFailed(f"held-out accuracy of the linear probe: on rotation features {rotation:.3f}, on "
                                  f"random features {random:.3f}; expected ≥ 0.35 and at least 0.1 above random")
+
+
+def _random_features_state(call, pretrained_keys):
+    """The state of the backbone a probe_accuracy call got, if it is a fresh one of the pretrained's architecture:
+    None for backbone=None (LinearProbe then makes its own, after probe_accuracy seeded), else its state_dict."""
+    backbone = call.get("backbone")
+    if backbone is None:
+        return None
+    state = backbone.get("state") if type(backbone) is dict else None
+    if type(state) is not dict or sorted(state) != pretrained_keys:
+        raise expect.CheckFailed(f"ssl_experiment probed the random features on {backbone!r}; expected a freshly "
+                                 "initialised DigitBackbone (the pretext's architecture)")
+    return state
+
+
+@points(1)
+@hint("ssl_experiment: pretrain(pretext_images, seed=seed, accelerator=accelerator); then probe_accuracy on the "
+      "pretext's backbone, and on a fresh DigitBackbone made right after torch.manual_seed(seed); pass "
+      "labels_per_class, seed and accelerator on; return {labels_per_class: {'rotation features': ..., "
+      "'random features': ...}}.")
+def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission):
+    """ssl_experiment: the pretext trained, both backbones probed with its arguments, the random one seeded"""
+    program = Program()
+    pretext = program.call(None, "RotationPretext")
+    pretrained = program.attr(pretext, "backbone")
+    pretrained_state = program.call(pretrained, "state_dict")
+    pretrains = program.stand_in(None, "pretrain", returns=[(pretext, 0.93)])
+    accuracies = [0.61, 0.23, 0.62, 0.24, 0.63, 0.25]  # distinct: a value names its call
+    probes = program.stand_in(None, "probe_accuracy", returns=accuracies, known={"pretrained": pretrained})
+    seeds = (3, 3, 4)  # the same seed twice: the same random features; another seed: others
+    tables = [program.call(None, "ssl_experiment", labels_per_class=4, pretext_images=30, seed=seed,
+                           accelerator="auto") for seed in seeds]
+    pretrained_calls, probe_calls = program.call(pretrains, "recorded"), program.call(probes, "recorded")
+    got = submission.run(program, what="ssl_experiment (pretrain and probe_accuracy stood in for: nothing trained)")
+    pretrained_calls = got[pretrained_calls] if type(got[pretrained_calls]) is list else []
+    probe_calls = got[probe_calls] if type(got[probe_calls]) is list else []
+    if len(pretrained_calls) != 3:
+        raise expect.CheckFailed(f"ssl_experiment called pretrain {len(pretrained_calls) // 3} time(s) per run; "
+                                 "expected once: the rotation features come from a trained pretext")
+    for seed, call in zip(seeds, pretrained_calls):
+        passed = {name: call.get(name) for name in ("pretext_images", "seed", "accelerator")}
+        if passed != {"pretext_images": 30, "seed": seed, "accelerator": "auto"}:
+            raise expect.CheckFailed(f"ssl_experiment(pretext_images=30, seed={seed}, accelerator='auto') called "
+                                     f"pretrain with {passed}: pass its arguments on")
+    if len(probe_calls) != 6:
+        raise expect.CheckFailed(f"ssl_experiment called probe_accuracy {len(probe_calls) / 3:g} times per run; "
+                                 "expected twice: once on the pretext's backbone, once on random features")
+    keys = sorted(got[pretrained_state])
+    randoms = []
+    for run, seed in enumerate(seeds):
+        calls = probe_calls[2 * run: 2 * run + 2]
+        for call in calls:
+            passed = {name: call.get(name) for name in ("labels_per_class", "seed", "accelerator")}
+            if passed != {"labels_per_class": 4, "seed": seed, "accelerator": "auto"}:
+                raise expect.CheckFailed(f"ssl_experiment(labels_per_class=4, seed={seed}, accelerator='auto') "
+                                         f"called probe_accuracy with {passed}: pass its arguments on")
+        rotation = [n for n, call in enumerate(calls) if call.get("backbone") == {"$known": "pretrained"}]
+        if len(rotation) != 1:
+            raise expect.CheckFailed("ssl_experiment must probe the backbone of the pretext that pretrain returned "
+                                     f"once, and random features once; it probed the pretext's {len(rotation)} times")
+        random = 1 - rotation[0]
+        randoms.append(_random_features_state(calls[random], keys))
+        expected = {"4": {"rotation features": accuracies[2 * run + rotation[0]],
+                          "random features": accuracies[2 * run + random]}}
+        if got[tables[run]] != expected:
+            raise expect.CheckFailed(f"ssl_experiment(labels_per_class=4) returned {got[tables[run]]!r}; from the "
+                                     f"accuracies probe_accuracy gave, expected {expected!r}")
+    if randoms[0] is not None:
+        same = [all(torch.equal(a[k], b[k]) for k in keys) if b is not None else False
+                for a, b in ((randoms[0], randoms[1]), (randoms[0], randoms[2]),
+                             (randoms[0], got[pretrained_state]))]
+        if not same[0]:
+            raise expect.CheckFailed("ssl_experiment run twice with seed=3 probed different random features: seed "
+                                     "the random backbone (torch.manual_seed(seed) before making it)")
+        if same[1] or same[2]:
+            raise expect.CheckFailed("ssl_experiment's random features are the same for seed 3 and seed 4, or are "
+                                     "the pretext's: make a fresh DigitBackbone after torch.manual_seed(seed)")

@@ -73,10 +73,14 @@ def test_logits_shape_and_feature_size_read_from_the_backbone(submission):
 
 
 def optimizer_groups(submission, init):
-    """[(lr, [parameter shapes])] of the model's optimizer, and its parameters' requires_grad by name."""
+    """[(lr, [parameter shapes])] of the model's optimizer, and its parameters' requires_grad by name.
+
+    Fails unless the optimizer is the handout's: plain SGD with momentum 0.9 in every group.
+    """
     program = Program()
     model = program.call(None, "TransferClassifier", **init)
     optimizer = program.call(model, "configure_optimizers")
+    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
     groups = program.attr(optimizer, "param_groups")
     named = program.call(model, "named_parameters")
     got = submission.run(program, what="TransferClassifier.configure_optimizers")
@@ -84,6 +88,12 @@ def optimizer_groups(submission, init):
             type(g) is dict and type(g.get("params")) is list and all(type(p) is torch.Tensor for p in g["params"])
             for g in got[groups]):
         raise expect.CheckFailed("configure_optimizers must return a torch.optim optimizer")
+    settings = [{name: g.get(name) for name in ("momentum", "nesterov", "weight_decay", "dampening")}
+                for g in got[groups]]
+    if got[kind] != "SGD" or any(s != {"momentum": 0.9, "nesterov": False, "weight_decay": 0, "dampening": 0}
+                                  for s in settings):
+        raise expect.CheckFailed(f"{init['mode']}: configure_optimizers gave {got[kind]!r} with {settings}; the "
+                                 "handout asks for torch.optim.SGD with momentum 0.9 (no weight decay, no Nesterov)")
     found = [(expect.number(g.get("lr"), "a group's lr"), [tuple(p.shape) for p in g["params"]]) for g in got[groups]]
     if type(got[named]) is not list or not all(type(pair) is list and len(pair) == 2 for pair in got[named]):
         raise expect.CheckFailed("named_parameters() did not give (name, parameter) pairs")
@@ -96,19 +106,26 @@ def _head_shapes(classes=5, features=64):
 
 @points(2)
 @hint("Two parameter groups: [{'params': head parameters, 'lr': lr}, {'params': trainable backbone parameters, "
-      "'lr': backbone_lr}]; in linear-probe mode the backbone group has nothing to hold, so leave it out.")
+      "'lr': backbone_lr}]; in linear-probe mode the backbone group has nothing to hold, so leave it out; "
+      "scratch trains everything at lr.")
 def test_optimizer_holds_trainable_parameters_in_their_own_groups(submission):
-    """configure_optimizers: linear probe — the head only; fine-tune — head at lr, backbone at backbone_lr"""
-    groups, _ = optimizer_groups(submission, {"mode": "linear_probe", "lr": 0.07})
-    if groups != [(0.07, _head_shapes())]:
-        raise expect.CheckFailed(f"linear probe: expected one group, the head's 2 tensors at lr 0.07; got "
-                                 f"{[(lr, len(p)) for lr, p in groups]} (lr, number of tensors)")
+    """configure_optimizers: SGD; probe and gradual — the head only; fine-tune — backbone at backbone_lr; scratch — lr"""
+    for mode in ("linear_probe", "gradual"):
+        groups, _ = optimizer_groups(submission, {"mode": mode, "lr": 0.07})
+        if groups != [(0.07, _head_shapes())]:
+            raise expect.CheckFailed(f"{mode}: expected one group, the head's 2 tensors at lr 0.07 (the backbone "
+                                     f"frozen from the start); got {[(lr, len(p)) for lr, p in groups]} "
+                                     "(lr, number of tensors)")
     groups, _ = optimizer_groups(submission, {"mode": "fine_tune", "lr": 0.07, "backbone_lr": 0.003})
     lrs = sorted(lr for lr, _ in groups)
     backbone = [shapes for lr, shapes in groups if lr == 0.003]
     if lrs != [0.003, 0.07] or len(backbone) != 1 or len(backbone[0]) != 9:
         raise expect.CheckFailed(f"fine-tune: expected the head at lr 0.07 and the backbone's 9 tensors in their own "
                                  f"group at backbone_lr 0.003; got {[(lr, len(p)) for lr, p in groups]}")
+    groups, _ = optimizer_groups(submission, {"mode": "scratch", "lr": 0.07, "backbone_lr": 0.003})
+    if {lr for lr, _ in groups} != {0.07} or sum(len(shapes) for _, shapes in groups) != 11:
+        raise expect.CheckFailed(f"scratch: expected all 11 tensors (head and backbone) at lr 0.07, backbone_lr unused; "
+                                 f"got {[(lr, len(p)) for lr, p in groups]} (lr, number of tensors)")
 
 
 @points(1)
@@ -139,7 +156,7 @@ def test_last_k_freezes_exactly_what_it_says(submission):
 @hint("Lightning calls model.train() after each validation; override train() so that batch-norm layers whose "
       "parameters are all frozen go straight back to eval mode.")
 def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
-    """TransferClassifier.train(): the head trains, frozen batch-norm layers stay in eval mode"""
+    """TransferClassifier.train(): the head and learning layers train, frozen batch norm stays in eval mode"""
     program = Program()
     model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
                          mode="linear_probe")
@@ -155,6 +172,24 @@ def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
     if depends_on_companions(got, companions, "TransferClassifier.forward after train()"):
         raise expect.CheckFailed("after model.train() in linear-probe mode, an image's logits depend on the other "
                                  "images of its batch: the frozen batch norm still normalises with batch statistics")
+    # Only the frozen layers stay in eval mode: what learns trains, and eval() still means eval.
+    for mode, training in [("fine_tune", {"1": True, "4": True}), ("last_k", {"1": False, "4": True})]:
+        program = Program()
+        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3, mode=mode,
+                             k=1)
+        program.call(model, "train")
+        modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training")
+                 for name in BATCHNORMS}
+        program.call(model, "eval")
+        asleep = [program.attr(layer, "training") for layer in (model, program.attr(model, "head"))]
+        asleep += [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
+        got = submission.run(program, what=f"TransferClassifier(mode={mode!r}).train()")
+        if read(got, modes) != training:
+            raise expect.CheckFailed(f"after model.train() in {mode} mode (k=1): batch norm in training mode "
+                                     f"{read(got, modes)}, expected {training}: only frozen batch norm stays in eval")
+        if any(got[ref] is not False for ref in asleep):
+            raise expect.CheckFailed(f"after model.eval() in {mode} mode, a layer is still in training mode: train(mode)"
+                                     " must pass mode on")
 
 
 def _train(submission, mode, epochs=EPOCHS, **init):
@@ -226,6 +261,7 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
         program.call(callback, "finetune_function", model, epoch, optimizer)
         sizes.append(program.call(program.attr(optimizer, "param_groups"), "__len__"))
     groups = program.attr(optimizer, "param_groups")
+    awake = [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
     got = submission.run(program, what="UnfreezeBackbone")
     if any(read(got, frozen).values()):
         raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left backbone parameters trainable")
@@ -237,7 +273,43 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     if type(last) is not dict or type(last.get("params")) is not list:
         raise expect.CheckFailed("the optimizer's param_groups are not a list of groups with their params")
     lr = expect.number(last.get("lr"), "the added group's learning rate")
+    if any(got[ref] is not True for ref in awake):
+        raise expect.CheckFailed("after UnfreezeBackbone unfroze the backbone, its batch norm is still in eval mode: "
+                                 "unfreeze it with this lab's unfreeze (BaseFinetuning's helpers leave the mode alone)")
     if not abs(lr - 0.002) <= 1e-12 or len(last["params"]) != len(BACKBONE_PARAMETERS):
         raise expect.CheckFailed(f"the added group holds {len(last['params'])} tensors at lr {last['lr']}; expected "
                                  f"the backbone's {len(BACKBONE_PARAMETERS)} at backbone_lr 0.002")
 
+
+
+REGIMES = ("scratch", "linear_probe", "fine_tune")  # the handout's table, in its order
+
+
+@points(1)
+@hint("compare_regimes: for every budget and every regime in REGIMES, one train_and_test(regime, budget, max_epochs, "
+      "seed, accelerator), passing on the arguments it was given; return {budget: {regime: accuracy}}.")
+def test_compare_regimes_runs_every_regime_at_every_budget(submission):
+    """compare_regimes: each regime once at each budget, its arguments passed on, as {budget: {regime: accuracy}}"""
+    accuracies = [round(0.31 + number / 100, 2) for number in range(12)]  # distinct: a value names its call
+    program = Program()
+    runs = program.stand_in(None, "train_and_test", returns=accuracies)
+    table = program.call(None, "compare_regimes", budgets=(3, 7), max_epochs=2, seed=11, accelerator="auto")
+    calls = program.call(runs, "recorded")
+    got = submission.run(program, what="compare_regimes (train_and_test stood in for: nothing was trained)")
+    calls = got[calls] if type(got[calls]) is list else []
+    ran = sorted((call.get("mode"), call.get("labels_per_class")) for call in calls)
+    wanted = sorted((regime, budget) for budget in (3, 7) for regime in REGIMES)
+    if ran != wanted:
+        raise expect.CheckFailed(f"compare_regimes(budgets=(3, 7)) called train_and_test for (regime, labels per "
+                                 f"class) {ran}; expected each of {wanted} once")
+    for call in calls:
+        passed = {name: call.get(name) for name in ("max_epochs", "seed", "accelerator")}
+        if passed != {"max_epochs": 2, "seed": 11, "accelerator": "auto"}:
+            raise expect.CheckFailed(f"compare_regimes(max_epochs=2, seed=11, accelerator='auto') called "
+                                     f"train_and_test with {passed}: pass its arguments on")
+    expected = {str(budget): {} for budget in (3, 7)}
+    for call, accuracy in zip(calls, accuracies):
+        expected[str(call["labels_per_class"])][call["mode"]] = accuracy
+    if got[table] != expected:
+        raise expect.CheckFailed(f"compare_regimes returned {got[table]!r}; from the accuracies train_and_test "
+                                 f"gave, expected {{budget: {{regime: accuracy}}}} = {expected!r}")

@@ -262,6 +262,29 @@ MISTAKES = [
         kind="device",
         why="right on a laptop; on a GPU the one-hot is on the CPU and the backward fails",
     ),
+    Mistake(
+        "MLP initialises every layer with Xavier's rule",
+        replace=[('initialise = he_normal_ if activation == "relu" else xavier_normal_', "initialise = xavier_normal_")],
+        caught_by=["test_mlp_initialises_each_activation_by_its_rule"],
+        checks="initialises_each",
+        why="took Xavier as 'the' initialisation of the notes, whatever the activation",
+    ),
+    Mistake(
+        "MLP drops out before the activation",
+        replace=[("h = dropout(activation.apply(layer(h)), self.hparams.dropout, self.training)",
+                  "h = activation.apply(dropout(layer(h), self.hparams.dropout, self.training))")],
+        caught_by=["test_mlp_drops_out_after_each_hidden_activation"],
+        checks="drops_out_after",
+        why="the same for ReLU; for sigmoid a dropped unit becomes sigmoid(0) = 0.5, not 0",
+    ),
+    Mistake(
+        "validation_step copied from training_step, stage 'fit' and all",
+        replace=[('    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")',
+                  '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")')],
+        caught_by=["test_mlp_training_setup_is_the_handouts"],
+        checks="training_setup",
+        why="validation batches counted as training ones: val_acc is never logged right",
+    ),
 ]
 
 ALTERNATIVES = []

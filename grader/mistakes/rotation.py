@@ -3,7 +3,7 @@
 Shipped with the instructor repository only: the edits quote the reference.
 """
 
-from grader.audit import Mistake
+from grader.audit import Alternative, Mistake
 
 MISTAKES = [
     Mistake(
@@ -139,6 +139,54 @@ MISTAKES = [
         kind="device",
         why="torch.arange without device=: right on a laptop, labels on the CPU for images on a GPU",
     ),
+    Mistake(
+        "ssl_experiment's random backbone is not seeded",
+        replace=[("    torch.manual_seed(seed)\n    random = probe_accuracy(", "    random = probe_accuracy(")],
+        caught_by=["test_ssl_experiment_probes_pretrained_and_seeded_random_features"],
+        checks="ssl_experiment",
+    ),
+    Mistake(
+        "ssl_experiment probes a fresh pretext's backbone, never the trained one",
+        replace=[
+            (
+                "    pretext, _ = pretrain(pretext_images, seed=seed, accelerator=accelerator)\n",
+                "    pretext = RotationPretext()\n",
+            ),
+        ],
+        caught_by=["test_ssl_experiment_probes_pretrained_and_seeded_random_features"],
+        checks="ssl_experiment",
+    ),
+    Mistake(
+        "ssl_experiment probes with the default labels per class",
+        replace=[("rotation = probe_accuracy(pretext.backbone, labels_per_class, seed=seed",
+                  "rotation = probe_accuracy(pretext.backbone, seed=seed")],
+        caught_by=["test_ssl_experiment_probes_pretrained_and_seeded_random_features"],
+        checks="ssl_experiment",
+    ),
 ]
 
-ALTERNATIVES = []
+ALTERNATIVES = [
+    Alternative(
+        "ssl_experiment leaves the random backbone to LinearProbe (backbone=None), seeded by probe_accuracy",
+        replace=[
+            (
+                "    torch.manual_seed(seed)\n    random = probe_accuracy(DigitBackbone(), labels_per_class",
+                "    random = probe_accuracy(None, labels_per_class",
+            ),
+        ],
+        checks="ssl_experiment",
+    ),
+    Alternative(
+        "ssl_experiment seeds with Lightning and names every argument",
+        replace=[
+            (
+                "    torch.manual_seed(seed)\n    random = probe_accuracy(DigitBackbone(), labels_per_class, seed=seed, "
+                "accelerator=accelerator)",
+                "    L.seed_everything(seed, verbose=False)\n    fresh = DigitBackbone()\n"
+                "    random = probe_accuracy(backbone=fresh, labels_per_class=labels_per_class, seed=seed, "
+                "accelerator=accelerator)",
+            ),
+        ],
+        checks="ssl_experiment",
+    ),
+]

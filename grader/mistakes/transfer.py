@@ -3,7 +3,7 @@
 Shipped with the instructor repository only: the edits quote the reference.
 """
 
-from grader.audit import Mistake
+from grader.audit import Alternative, Mistake
 
 MISTAKES = [
     Mistake(
@@ -115,6 +115,46 @@ MISTAKES = [
         ],
         caught_by=["test_unfreeze_backbone_callback_unfreezes_at_its_epoch"],
     ),
+    Mistake(
+        "compare_regimes nests the table by regime, not by budget",
+        replace=[
+            (
+                "    return {budget: {regime: train_and_test(regime, budget, max_epochs, seed, accelerator) for regime in REGIMES}\n            for budget in budgets}",
+                "    return {regime: {budget: train_and_test(regime, budget, max_epochs, seed, accelerator) for budget in budgets}\n            for regime in REGIMES}",
+            ),
+        ],
+        caught_by=["test_compare_regimes_runs_every_regime_at_every_budget"],
+        checks="compare_regimes",
+    ),
+    Mistake(
+        "compare_regimes trains with the default epochs and seed",
+        replace=[
+            ("train_and_test(regime, budget, max_epochs, seed, accelerator)", "train_and_test(regime, budget)"),
+        ],
+        caught_by=["test_compare_regimes_runs_every_regime_at_every_budget"],
+        checks="compare_regimes",
+    ),
+    Mistake(
+        "Adam instead of SGD",
+        replace=[("return torch.optim.SGD(groups, lr=self.hparams.lr, momentum=0.9)",
+                  "return torch.optim.Adam(groups, lr=self.hparams.lr)")],
+        caught_by=["test_optimizer_holds_trainable_parameters_in_their_own_groups"],
+        checks="optimizer_holds",
+    ),
 ]
 
-ALTERNATIVES = []
+ALTERNATIVES = [
+    Alternative(
+        "compare_regimes as loops, by keyword",
+        replace=[
+            (
+                "    return {budget: {regime: train_and_test(regime, budget, max_epochs, seed, accelerator) for regime in REGIMES}\n            for budget in budgets}",
+                "    table = {}\n    for regime in REGIMES:\n        for budget in budgets:\n"
+                "            accuracy = train_and_test(mode=regime, labels_per_class=budget, max_epochs=max_epochs, seed=seed,\n"
+                "                                      accelerator=accelerator)\n"
+                "            table.setdefault(budget, {})[regime] = accuracy\n    return table",
+            ),
+        ],
+        checks="compare_regimes",
+    ),
+]
