@@ -17,13 +17,15 @@ STAGES = (("training", "train"), ("validation", "val"), ("test", "test"))  # hoo
 
 
 def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Tensor, loss_node: str | None = None,
-                 what: str = "") -> None:
+                 what: str = "", judged: tuple | None = None) -> None:
     """Run ``cls(**init)`` through one batch of every stage and its epoch end; fail unless each stage logs
     its own ``STAGE_loss`` and ``STAGE_acc``, the training loss is the one ``training_step`` returned (made by
     ``loss_node``, an autograd node type, where given), and validation and test report the cross-entropy
     and accuracy of the model's eval-mode logits on the batch.
 
-    x: a batch of inputs (N, ...); y: its labels (N,).
+    x: a batch of inputs (N, ...); y: its labels (N,). ``judged``: (inputs, targets) the validation and test
+    figures are of, where the model does not classify x into y (a pretext task: the rotated batch and its
+    rotation labels); default (x, y).
     """
     what = what or cls
     program = Program()
@@ -34,7 +36,8 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
     nodes = program.graph(loss) if loss_node else None
     program.call(model, "on_train_epoch_end")
     program.call(model, "eval")
-    logits = program.call(model, "forward", x)
+    inputs, targets = judged or (x, y)
+    logits = program.call(model, "forward", inputs)
     for hook, _ in STAGES[1:]:
         program.call(model, f"{hook}_step", [x, y], 0)
         program.call(model, f"on_{hook}_epoch_end")
@@ -45,8 +48,8 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
                                  f"(autograd nodes behind it: {', '.join(got[nodes]) or 'none'})")
     loss = expect.tensor(got[loss], f"{what}.training_step's loss", shape=(), floating=True, finite=True)
     logits = expect.tensor(got[logits], f"{what}.forward", floating=True, finite=True)
-    if logits.ndim != 2 or len(logits) != len(y):
-        raise expect.CheckFailed(f"{what}.forward: expected logits ({len(y)}, K), got {tuple(logits.shape)}")
+    if logits.ndim != 2 or len(logits) != len(targets):
+        raise expect.CheckFailed(f"{what}.forward: expected logits ({len(targets)}, K), got {tuple(logits.shape)}")
     calls = got[calls] if type(got[calls]) is list else []
     logs = [call.get("dictionary") for call in calls]
     names = [sorted(log) if type(log) is dict else log for log in logs]
@@ -54,8 +57,8 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
     if names != wanted:
         raise expect.CheckFailed(f"{what}: one batch of each stage, then each epoch end, logged {names}; expected "
                                  f"{wanted}: each stage updates and logs its own figures")
-    expected = {"train_loss": loss.item(), "val_loss": F.cross_entropy(logits, y).item(),
-                "val_acc": (logits.argmax(dim=1) == y).float().mean().item()}
+    expected = {"train_loss": loss.item(), "val_loss": F.cross_entropy(logits, targets).item(),
+                "val_acc": (logits.argmax(dim=1) == targets).float().mean().item()}
     expected |= {"test_loss": expected["val_loss"], "test_acc": expected["val_acc"]}
     for log in logs:
         for name, value in log.items():
@@ -67,3 +70,61 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
             if not isinstance(number, float) or not abs(number - expected[name]) <= 1e-4 * max(1.0, abs(expected[name])):
                 raise expect.CheckFailed(f"{what}: {name} logged {number!r} for one batch, expected "
                                          f"{expected[name]:.5g} (from the step's loss and the eval-mode logits)")
+
+
+def check_augmentation(submission, cls: str, x: torch.Tensor, y: torch.Tensor, cases) -> None:
+    """``on_after_batch_transfer`` shifts training batches only: each case (init, mode, shifted) builds
+    ``cls(**init)``, puts it in mode ("train" or "eval") and expects the images changed (shifted True) or
+    exactly as they were (False). x: images (N, C, H, W); y: labels (N,). Where x holds copies of one image,
+    the shifted copies must differ: each image draws its own shift."""
+    program, batches = Program(), []
+    for init, mode, _ in cases:
+        model = program.call(None, cls, **init)
+        program.call(model, mode)
+        batches.append(program.call(model, "on_after_batch_transfer", [x, y], 0))
+    got = submission.run(program, what=f"{cls}.on_after_batch_transfer")
+    for (init, mode, shifted), batch in zip(cases, batches):
+        images = expect.tensor(got[batch][0] if type(got[batch]) is list and got[batch] else None,
+                               f"{cls}({init}).on_after_batch_transfer in {mode} mode", shape=x.shape)
+        labels = got[batch][1] if len(got[batch]) == 2 else None
+        if not isinstance(labels, torch.Tensor) or not torch.equal(labels, y):
+            raise expect.CheckFailed(f"{cls}.on_after_batch_transfer must return (images, labels) with the labels "
+                                     "untouched")
+        if torch.equal(images, x.to(images.dtype)) == shifted:
+            raise expect.CheckFailed(f"{cls}({init}) in {mode} mode: the batch was "
+                                     f"{'left alone' if not shifted else 'changed'}; images are augmented in "
+                                     "training mode only, and only when the model's arguments ask for it")
+        if shifted and len(x) > 1 and all(torch.equal(x[0], image) for image in x) and \
+                all(torch.equal(images[0], image) for image in images):
+            raise expect.CheckFailed(f"{cls}({init}) in {mode} mode: {len(x)} copies of one image all came out the "
+                                     "same: each image draws its own shift")
+
+
+def check_optimizer(submission, cls: str, init: dict, settings: dict, schedule: str | None = None) -> None:
+    """``cls(**init).configure_optimizers()`` returns {"optimizer": ..., "lr_scheduler": ...} as the handout
+    gives it: the optimizer's class and ``defaults`` (``settings``, e.g. {"type": "SGD", "lr": 0.03,
+    "nesterov": True}), and where ``schedule`` names one, that scheduler stepped every batch over the
+    Trainer's ``estimated_stepping_batches`` (a stand-in trainer says 10)."""
+    program = Program()
+    model = program.call(None, cls, **init)
+    program.call(model, "__setattr__", "_trainer", program.namespace(estimated_stepping_batches=10))
+    chosen = program.call(model, "configure_optimizers")
+    optimizer = program.call(chosen, "__getitem__", "optimizer")
+    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
+    defaults = program.attr(optimizer, "defaults")
+    if schedule:
+        scheduler = program.call(chosen, "__getitem__", "lr_scheduler")
+        interval = program.call(scheduler, "get", "interval")
+        scheduler = program.call(scheduler, "__getitem__", "scheduler")
+        scheduled = [program.attr(program.attr(scheduler, "__class__"), "__name__"),
+                     program.attr(scheduler, "total_steps"), interval]
+    got = submission.run(program, what=f"{cls}.configure_optimizers")
+    found = {name: got[defaults].get(name) for name in settings if name != "type"} \
+        if type(got[defaults]) is dict else {}
+    found = {"type": got[kind], **found}
+    if found != settings:
+        raise expect.CheckFailed(f"{cls}({init}).configure_optimizers gave {found}, expected {settings}")
+    if schedule and [got[ref] for ref in scheduled] != [schedule, 10, "step"]:
+        raise expect.CheckFailed(f"{cls}.configure_optimizers: scheduler {[got[ref] for ref in scheduled]} "
+                                 f"(class, total steps, interval); expected {schedule} over the trainer's "
+                                 "estimated_stepping_batches (10 here), stepped every batch")

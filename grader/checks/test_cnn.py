@@ -456,13 +456,24 @@ def test_lenet5_has_the_notes_architecture(submission):
 @hint("Build the features from this lab's Conv2d and MaxPool2d (they call your conv2d and max_pool2d), not "
       "torch.nn.Conv2d / nn.MaxPool2d.")
 def test_lenet5_is_built_from_the_labs_layers(submission):
-    """LeNet5: its logits come through your conv2d and max_pool2d, not torch's convolution or pooling"""
+    """LeNet5: its logits come through your conv2d and max_pool2d; the Conv2d and MaxPool2d modules pass every
+    setting on"""
     submission.follows("own convolution and pooling")
     program = Program()
     model = program.call(None, "LeNet5")
     logits = program.call(model, "forward", program.value(_random(2, 1, 28, 28)))
     graph = program.graph(logits)
-    nodes = submission.run(program, what="LeNet5")[graph]
+    x = _random(2, 2, 9, 9, seed=5)
+    conv = program.call(None, "Conv2d", 2, 3, 3, stride=2, padding=1)
+    weight, bias = program.attr(conv, "weight"), program.attr(conv, "bias")
+    convolved = program.call(conv, "forward", x)
+    pooled = program.call(program.call(None, "MaxPool2d", 3, stride=1), "forward", x)
+    got = submission.run(program, what="LeNet5, Conv2d(stride=2, padding=1) and MaxPool2d(3, stride=1)")
+    nodes = got[graph]
+    weight, bias = expect.tensor(got[weight], "Conv2d's weight"), expect.tensor(got[bias], "Conv2d's bias")
+    expect.close(got[convolved], F.conv2d(x, weight.detach(), bias.detach(), stride=2, padding=1),
+                 "Conv2d(2, 3, 3, stride=2, padding=1).forward", "x (2, 2, 9, 9)")
+    expect.close(got[pooled], F.max_pool2d(x, 3, stride=1), "MaxPool2d(3, stride=1).forward", "x (2, 2, 9, 9)")
     used = autograd_nodes_named(nodes, *TORCH_CONVOLUTION, *TORCH_POOLING)
     if used or "Im2ColBackward0" not in nodes:
         raise expect.CheckFailed(f"LeNet5: expected its logits to come from the lab's conv2d (unfold) and "
@@ -497,3 +508,22 @@ def test_lenet5_learns_mnist(submission):
         submission, "LeNet5", {"name": "mnist", "batch_size": 64}, 3, init={"augment": False},
         loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1), reference_cpu=5.7)
     require_learning(before, after, accuracy, min_accuracy=0.95, loss_fall=0.3)
+
+
+@points(1)
+@hint("The given hooks: each stage updates and logs its own figures from F.cross_entropy of the logits, "
+      "training_step returns the loss, augmentation (one shift per image) runs while training and only with "
+      "augment=True, and the optimizer is SGD (Nesterov momentum 0.9, weight decay 5e-4) with a one-cycle "
+      "schedule stepped every batch.")
+def test_lenet5_training_setup_is_the_handouts(submission):
+    """LeNet5: each stage's figures, augmentation while training only, SGD (Nesterov, weight decay) at lr, one-cycle"""
+    from grader.lifecycle import check_augmentation, check_optimizer, check_stages
+
+    x, y = _random(12, 1, 28, 28, seed=12), torch.arange(12) % 10
+    check_stages(submission, "LeNet5", {"augment": False}, x, y)
+    copies = x[:1].repeat(8, 1, 1, 1)
+    check_augmentation(submission, "LeNet5", copies, y[:8], [({}, "train", True), ({}, "eval", False),
+                                                           ({"augment": False}, "train", False)])
+    check_optimizer(submission, "LeNet5", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9,
+                                                         "nesterov": True, "weight_decay": 5e-4},
+                    schedule="OneCycleLR")

@@ -622,32 +622,11 @@ def test_mlp_drops_out_after_each_hidden_activation(submission):
       "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
 def test_mlp_training_setup_is_the_handouts(submission):
     """MLP: its own loss in training_step, each stage's figures, shifts while training only, SGD (Nesterov) at lr"""
-    from grader.lifecycle import check_stages
+    from grader.lifecycle import check_augmentation, check_optimizer, check_stages
 
     x, y = _random(12, 1, 28, 28, seed=12), _labels(12, 10, seed=12)
     check_stages(submission, "MLP", {"dropout": 0.0}, x, y, loss_node="SoftmaxCrossEntropyFunctionBackward")
-    program = Program()
-    shifted = {}
-    for max_shift, mode in ((2, "eval"), (2, "train"), (0, "train")):
-        model = program.call(None, "MLP", max_shift=max_shift)
-        program.call(model, mode)
-        shifted[max_shift, mode] = program.call(model, "on_after_batch_transfer", [x, y], 0)
-    model = program.call(None, "MLP", lr=0.03)
-    program.call(model, "__setattr__", "_trainer", program.namespace(estimated_stepping_batches=10))
-    chosen = program.call(model, "configure_optimizers")
-    optimizer = program.call(chosen, "__getitem__", "optimizer")
-    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
-    defaults = program.attr(optimizer, "defaults")
-    got = submission.run(program, what="MLP.on_after_batch_transfer and configure_optimizers")
-    for (max_shift, mode), batch in shifted.items():
-        images = expect.tensor(got[batch][0] if type(got[batch]) is list and got[batch] else None,
-                               f"on_after_batch_transfer in {mode} mode", shape=x.shape)
-        if torch.equal(images, x) != (max_shift == 0 or mode == "eval"):
-            raise expect.CheckFailed(f"MLP(max_shift={max_shift}) in {mode} mode: the batch was "
-                                     f"{'left alone' if torch.equal(images, x) else 'shifted'}; images are shifted "
-                                     "in training mode only, and only when max_shift > 0")
-    settings = {name: got[defaults].get(name) for name in ("lr", "momentum", "nesterov")} \
-        if type(got[defaults]) is dict else got[defaults]
-    if got[kind] != "SGD" or settings != {"lr": 0.03, "momentum": 0.9, "nesterov": True}:
-        raise expect.CheckFailed(f"MLP(lr=0.03).configure_optimizers gave {got[kind]!r} with {settings}; expected SGD "
-                                 "with lr 0.03, momentum 0.9 and Nesterov")
+    check_augmentation(submission, "MLP", x, y, [({"max_shift": 2}, "train", True), ({"max_shift": 2}, "eval", False),
+                                                 ({"max_shift": 0}, "train", False)])
+    check_optimizer(submission, "MLP", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9, "nesterov": True},
+                    schedule="OneCycleLR")

@@ -181,18 +181,29 @@ def test_pretext_training_learns_to_predict_rotations(submission):
 @hint("Freeze the backbone in __init__ (requires_grad_(False), eval()); train() must put it back in eval mode; the "
       "optimizer gets the head's parameters only.")
 def test_linear_probe_freezes_the_backbone(submission):
-    """LinearProbe: the backbone frozen (no gradients, eval mode after train()); the optimizer holds the head only"""
+    """LinearProbe: the backbone frozen (no gradients, eval mode from the start and after train()); SGD on the head"""
     program = Program()
-    model = program.call(None, "LinearProbe", program.value(small_backbone()), num_classes=3)
+    model = program.call(None, "LinearProbe", program.value(small_backbone()), num_classes=3, lr=0.07)
+    built = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
     program.call(model, "train")
     refs = flags(program, model, ["backbone." + name for name in BACKBONE_PARAMETERS])
     modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
     head = program.attr(program.attr(model, "head"), "training")
     optimizer = program.call(model, "configure_optimizers")
     groups = program.attr(optimizer, "param_groups")
+    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
+    defaults = program.attr(optimizer, "defaults")
     logits = program.call(model, "forward", _random(2, 1, 9, 9))
     companions = batch_companions(program, model)
     got = submission.run(program, what="LinearProbe")
+    if any(read(got, built).values()):
+        raise expect.CheckFailed("LinearProbe(backbone): right after construction the backbone's batch norm is in "
+                                 "training mode; a frozen backbone is in eval mode from the start")
+    settings = {name: got[defaults].get(name) for name in ("lr", "momentum", "nesterov", "weight_decay")} \
+        if type(got[defaults]) is dict else got[defaults]
+    if got[kind] != "SGD" or settings != {"lr": 0.07, "momentum": 0.9, "nesterov": False, "weight_decay": 0}:
+        raise expect.CheckFailed(f"LinearProbe(lr=0.07).configure_optimizers gave {got[kind]!r} with {settings}; "
+                                 "the handout asks for SGD with momentum 0.9 at lr (no Nesterov, no weight decay)")
     learning = [name for name, flag in read(got, refs).items() if flag]
     if learning:
         raise expect.CheckFailed(f"backbone parameters still requiring a gradient: {learning}")
@@ -319,3 +330,16 @@ def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission)
         if same[1] or same[2]:
             raise expect.CheckFailed("ssl_experiment's random features are the same for seed 3 and seed 4, or are "
                                      "the pretext's: make a fresh DigitBackbone after torch.manual_seed(seed)")
+
+
+@points(1)
+@hint("Every stage rotates its batch and scores the rotation labels (never the class labels) in its own "
+      "figures; LinearProbe's stages score the class labels, each in its own figures.")
+def test_every_stage_logs_its_own_figures(submission):
+    """RotationPretext and LinearProbe: each stage (train, validation, test) logs its own loss and accuracy"""
+    from grader.lifecycle import check_stages
+
+    x, y = _random(6, 1, 28, 28, seed=14), torch.arange(6) % 10
+    check_stages(submission, "RotationPretext", {}, x, y, judged=judge_rotations(x),
+                 what="RotationPretext (figures of the rotated batch and its rotation labels)")
+    check_stages(submission, "LinearProbe", {}, x, y)

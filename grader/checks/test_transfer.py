@@ -313,3 +313,14 @@ def test_compare_regimes_runs_every_regime_at_every_budget(submission):
     if got[table] != expected:
         raise expect.CheckFailed(f"compare_regimes returned {got[table]!r}; from the accuracies train_and_test "
                                  f"gave, expected {{budget: {{regime: accuracy}}}} = {expected!r}")
+
+
+@points(1)
+@hint("The given hooks: each stage (train, validation, test) updates and logs its own figures.")
+def test_every_stage_logs_its_own_figures(submission):
+    """TransferClassifier: each stage (train, validation, test) logs its own loss and accuracy"""
+    from grader.lifecycle import check_stages
+
+    x, y = _random(6, 1, 9, 9, seed=14), torch.arange(6) % 3
+    check_stages(submission, "TransferClassifier", {"backbone": small_backbone(), "num_classes": 3,
+                                                    "mode": "fine_tune"}, x, y)

@@ -284,6 +284,21 @@ MISTAKES = [
         kind="device",
         why="one code path for the bias; torch.zeros ignores x's device: on a GPU the sum fails",
     ),
+    Mistake(
+        "augmentation left on in evaluation (the self.training test dropped)",
+        replace=[("transform = self.train_transform if self.training and self.hparams.augment else self.eval_transform",
+                  "transform = self.train_transform if self.hparams.augment else self.eval_transform")],
+        caught_by=["test_lenet5_training_setup_is_the_handouts"],
+        checks="training_setup",
+        why="'augment' read as 'always augment': validation and test images are shifted at random",
+    ),
+    Mistake(
+        "MaxPool2d.forward passes the kernel size only",
+        replace=[("return max_pool2d(x, self.kernel_size, self.stride)", "return max_pool2d(x, self.kernel_size)")],
+        caught_by=["test_lenet5_is_built_from_the_labs_layers"],
+        checks="built_from_the_labs",
+        why="LeNet's pools have stride = kernel size, where the two are the same",
+    ),
 ]
 
 ALTERNATIVES = []

@@ -163,6 +163,13 @@ MISTAKES = [
         caught_by=["test_ssl_experiment_probes_pretrained_and_seeded_random_features"],
         checks="ssl_experiment",
     ),
+    Mistake(
+        "LinearProbe's test_step copied from validation_step",
+        replace=[('    def test_step(self, batch, batch_idx):\n        self._step(batch, "test")',
+                  '    def test_step(self, batch, batch_idx):\n        self._step(batch, "val")')],
+        caught_by=["test_every_stage_logs_its_own_figures"],
+        checks="own_figures",
+    ),
 ]
 
 ALTERNATIVES = [

@@ -141,6 +141,13 @@ MISTAKES = [
         caught_by=["test_optimizer_holds_trainable_parameters_in_their_own_groups"],
         checks="optimizer_holds",
     ),
+    Mistake(
+        "test_step copied from validation_step",
+        replace=[('    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "test")',
+                  '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")')],
+        caught_by=["test_every_stage_logs_its_own_figures"],
+        checks="own_figures",
+    ),
 ]
 
 ALTERNATIVES = [
