@@ -19,9 +19,10 @@ STAGES = (("training", "train"), ("validation", "val"), ("test", "test"))  # hoo
 def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Tensor, loss_node: str | None = None,
                  what: str = "", judged: tuple | None = None) -> None:
     """Run ``cls(**init)`` through one batch of every stage and its epoch end; fail unless each stage logs
-    its own ``STAGE_loss`` and ``STAGE_acc``, the training loss is the one ``training_step`` returned (made by
-    ``loss_node``, an autograd node type, where given), and validation and test report the cross-entropy
-    and accuracy of the model's eval-mode logits on the batch.
+    its own ``STAGE_loss`` and ``STAGE_acc``; the training loss is the one ``training_step`` returned (made by
+    ``loss_node``, an autograd node type, where given), and it and the training accuracy are the cross-entropy
+    and accuracy of the model's training-mode logits on the batch, as validation's and test's are of its
+    eval-mode logits. The model must be deterministic in training mode (no dropout: pass p = 0 in ``init``).
 
     x: a batch of inputs (N, ...); y: its labels (N,). ``judged``: (inputs, targets) the validation and test
     figures are of, where the model does not classify x into y (a pretext task: the rotated batch and its
@@ -32,11 +33,12 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
     model = program.call(None, cls, **init)
     logged = program.stand_in(model, "log_dict", returns=[None])
     program.call(model, "train")
+    inputs, targets = judged or (x, y)
+    training_logits = program.call(model, "forward", inputs)  # batch norm: the batch's statistics, as in the step
     loss = program.call(model, "training_step", [x, y], 0)
     nodes = program.graph(loss) if loss_node else None
     program.call(model, "on_train_epoch_end")
     program.call(model, "eval")
-    inputs, targets = judged or (x, y)
     logits = program.call(model, "forward", inputs)
     for hook, _ in STAGES[1:]:
         program.call(model, f"{hook}_step", [x, y], 0)
@@ -47,8 +49,9 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
         raise expect.CheckFailed(f"{what}.training_step's loss is not made by {loss_node[:-len('Backward')]} "
                                  f"(autograd nodes behind it: {', '.join(got[nodes]) or 'none'})")
     loss = expect.tensor(got[loss], f"{what}.training_step's loss", shape=(), floating=True, finite=True)
-    logits = expect.tensor(got[logits], f"{what}.forward", floating=True, finite=True)
-    if logits.ndim != 2 or len(logits) != len(targets):
+    logits, training_logits = (expect.tensor(got[ref], f"{what}.forward", floating=True, finite=True)
+                               for ref in (logits, training_logits))
+    if logits.ndim != 2 or len(logits) != len(targets) or training_logits.shape != logits.shape:
         raise expect.CheckFailed(f"{what}.forward: expected logits ({len(targets)}, K), got {tuple(logits.shape)}")
     calls = got[calls] if type(got[calls]) is list else []
     logs = [call.get("dictionary") for call in calls]
@@ -57,19 +60,24 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
     if names != wanted:
         raise expect.CheckFailed(f"{what}: one batch of each stage, then each epoch end, logged {names}; expected "
                                  f"{wanted}: each stage updates and logs its own figures")
-    expected = {"train_loss": loss.item(), "val_loss": F.cross_entropy(logits, targets).item(),
-                "val_acc": (logits.argmax(dim=1) == targets).float().mean().item()}
+    train_loss = F.cross_entropy(training_logits, targets).item()
+    if not abs(loss.item() - train_loss) <= 1e-4 * max(1.0, abs(train_loss)):
+        raise expect.CheckFailed(f"{what}.training_step returned the loss {loss.item():.5g}; the cross-entropy of "
+                                 f"the model's logits on the batch{' (rotated)' if judged else ''} is "
+                                 f"{train_loss:.5g}")
+    expected = {"train_loss": train_loss, "train_acc": _accuracy(training_logits, targets),
+                "val_loss": F.cross_entropy(logits, targets).item(), "val_acc": _accuracy(logits, targets)}
     expected |= {"test_loss": expected["val_loss"], "test_acc": expected["val_acc"]}
     for log in logs:
         for name, value in log.items():
             number = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
-            if name == "train_acc":  # of the training-mode logits, which the judge does not see
-                if not isinstance(number, float) or not 0 <= number <= 1:
-                    raise expect.CheckFailed(f"{what}: train_acc logged {number!r}, expected an accuracy in [0, 1]")
-                continue
             if not isinstance(number, float) or not abs(number - expected[name]) <= 1e-4 * max(1.0, abs(expected[name])):
                 raise expect.CheckFailed(f"{what}: {name} logged {number!r} for one batch, expected "
-                                         f"{expected[name]:.5g} (from the step's loss and the eval-mode logits)")
+                                         f"{expected[name]:.5g} (from the model's logits on the batch)")
+
+
+def _accuracy(logits, targets) -> float:
+    return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
 def check_augmentation(submission, cls: str, x: torch.Tensor, y: torch.Tensor, cases) -> None:

@@ -44,6 +44,13 @@ def changed(before: dict, after: dict, prefix: str) -> list[str]:
     return sorted(name for name in before if name.startswith(prefix) and not torch.equal(before[name], after[name]))
 
 
+def learned(before: dict, after: dict, prefix: str) -> list[str]:
+    """Like ``changed``, for what training learns only: the running statistics of batch norm move without any
+    gradient (a backbone run under torch.no_grad() still changes them), the weights do not."""
+    return [name for name in changed(before, after, prefix) if not name.rsplit(".", 1)[-1].startswith(
+        ("running_", "num_batches"))]
+
+
 def batch_companions(program, model) -> tuple:
     """Refs to the model's logits for one image in two batches with different companions, in whatever
     mode the model is in (call it after ``model.train()``).

@@ -281,6 +281,19 @@ def test_batchnorm_training_mode_matches_torch(submission):
     gamma, beta = _random(3, seed=7, scale=0.5) + 1, _random(3, seed=8)
     compare_batchnorm(submission, ["train", "running_mean", "running_var", "num_batches_tracked"], batches,
                       batches[0], "batches of shape (4, 3, 2, 2)", init=(3,), gamma=gamma, beta=beta)
+    # far from 0: E[x²] − E[x]² loses every digit of the variance in float32; the two-pass form keeps them
+    far = [100 + 0.05 * batch for batch in batches_of((4, 3, 2, 2), 2, seed=60)]
+    compare_batchnorm(submission, ["train"], far, far[0], "batches of mean ≈ 100 and std ≈ 0.05", init=(3,),
+                      atol=2e-3)
+    program = Program()
+    layer = program.call(None, "BatchNorm2d", 3)
+    program.call(program.call(layer, "forward", program.value(batches[0].clone().requires_grad_())), "sum")
+    tracking = [program.attr(program.attr(layer, name), "requires_grad") for name in ("running_mean", "running_var")]
+    got = submission.run(program, what="BatchNorm2d's running statistics")
+    if any(got[ref] is not False for ref in tracking):
+        raise expect.CheckFailed("after a training-mode forward of an x that requires a gradient, running_mean or "
+                                 "running_var requires a gradient: update them without autograd (torch.no_grad()), "
+                                 "or every batch's graph stays alive in them")
 
 
 @points(2)
@@ -394,6 +407,42 @@ def test_train_transform_is_random_but_seeded_and_eval_is_fixed(submission):
                                  "came back unchanged or another seed gave the same images")
 
 
+def edge_shift(image, dy, dx, reach):
+    """image (C, H, W) moved by (dy, dx) pixels, the border replicated: what a crop of the edge-padded image gives."""
+    padded = F.pad(image[None], (reach, reach, reach, reach), mode="replicate")[0]
+    height, width = image.shape[1:]
+    return padded[:, reach + dy: reach + dy + height, reach + dx: reach + dx + width]
+
+
+@points(1)
+@hint("v2.RandomCrop(image_size, padding=max_shift, padding_mode='edge'): every shift from −max_shift to "
+      "+max_shift pixels, the border repeated rather than zeros or a wrap-around; eval_transforms crops the centre.")
+def test_train_transform_shifts_by_up_to_max_shift_with_edge_padding(submission):
+    """train_transforms: each image moved by at most max_shift pixels, edge-padded, every shift possible; eval
+    crops the centre"""
+    image, reach, draws = _random(1, 12, 12, seed=9), 3, 60
+    program = Program()
+    transform = program.call(None, "train_transforms", 12, reach)
+    outs = [program.call(transform, "__call__", image) for _ in range(draws)]
+    large = _random(1, 16, 16, seed=10)
+    centre = program.call(program.call(None, "eval_transforms", 12), "__call__", large)
+    got = submission.run(program, what=f"train_transforms(12, max_shift={reach}) and eval_transforms(12)", seed=4)
+    expect.close(got[centre], large[:, 2:14, 2:14], "eval_transforms(12) on a 16×16 image", "the centre 12×12 crop",
+                 atol=0)
+    shifts = set()
+    for number, out in enumerate(outs):
+        out = expect.tensor(got[out], f"train_transforms(12, {reach})", shape=image.shape)
+        found = next(((dy, dx) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)
+                      if torch.allclose(out, edge_shift(image, dy, dx, reach), atol=1e-6)), None)
+        if found is None:
+            raise expect.CheckFailed(f"train_transforms(12, max_shift={reach}), draw {number + 1}: the image is no "
+                                     f"shift of the input by at most {reach} pixels with the border repeated")
+        shifts.add(found)
+    if not any(reach in map(abs, shift) for shift in shifts) or len(shifts) < 10:
+        raise expect.CheckFailed(f"train_transforms(12, max_shift={reach}): {draws} draws gave only the shifts "
+                                 f"{sorted(shifts)}; every shift up to ±{reach} pixels should occur")
+
+
 # --- Part 5: LeNet-5 -----------------------------------------------------------------------
 
 @points(1)
@@ -419,6 +468,14 @@ def test_lenet5_gives_logits_of_the_right_shape(submission):
                                      f"({x.shape[0]}, {classes}), got {tuple(got.shape)}")
 
 
+# The docstring's layers, by class name: (part, with batch norm) -> names in order.
+LENET5_LAYERS = {
+    ("features", True): ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"] * 2,
+    ("features", False): ["Conv2d", "ReLU", "MaxPool2d"] * 2,
+    **{("classifier", bn): ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"] for bn in (True, False)},
+}
+
+
 def lenet5_parameter_count(channels=1, height=28, width=28, num_classes=10, batch_norm=True):
     """The handout's architecture, counted here from its shapes."""
     # padded 5×5 convolution: same size; pool: halved; 5×5 convolution: 4 fewer; pool: halved
@@ -433,12 +490,31 @@ def lenet5_parameter_count(channels=1, height=28, width=28, num_classes=10, batc
 @hint("conv 5×5 (6, then 16 filters) with batch norm and no conv bias, or bias and no batch norm; then fully "
       "connected layers of 120, 84 and num_classes units.")
 def test_lenet5_has_the_notes_architecture(submission):
-    """LeNet5: the handout's parameter count — 61,728 with batch norm, 61,706 without (28×28 input)"""
+    """LeNet5: the handout's layers in order (torch's BatchNorm2d) and parameter count — 61,728 with batch norm,
+    61,706 without (28×28 input)"""
     inits, program, refs = [{}, {"batch_norm": False}, {"input_shape": (3, 32, 32), "num_classes": 5}], Program(), []
+    layers = {}
     for init in inits:
         program.section(f"LeNet5({init}).named_parameters()")
-        refs.append(program.call(program.call(None, "LeNet5", **init), "named_parameters"))
+        model = program.call(None, "LeNet5", **init)
+        refs.append(program.call(model, "named_parameters"))
+        for part in ("features", "classifier"):
+            sequence = program.attr(model, part)
+            layers[str(init), part] = [
+                [program.attr(program.attr(program.call(sequence, "__getitem__", i), "__class__"), attribute)
+                 for attribute in ("__module__", "__name__")]
+                for i in range(len(LENET5_LAYERS[part, "batch_norm" not in init]))]
     got_all = submission.run(program, what="LeNet5.named_parameters")
+    for init in inits:
+        for part in ("features", "classifier"):
+            found = [[got_all[ref] for ref in pair] for pair in layers[str(init), part]]
+            expected = LENET5_LAYERS[part, "batch_norm" not in init]
+            names = [name for _, name in found]
+            torch_batch_norm = all(where.startswith("torch.nn") for where, name in found if name == "BatchNorm2d")
+            if names != expected or not torch_batch_norm:
+                raise expect.CheckFailed(f"LeNet5({init}).{part}: layers {names} ({', '.join(w for w, _ in found)}); "
+                                         f"expected {expected}, the batch norm torch.nn.BatchNorm2d (so that "
+                                         "sync_batchnorm can convert it)")
     for init, parameters in zip(inits, refs):
         got = got_all[parameters]
         if not isinstance(got, list):

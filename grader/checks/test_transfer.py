@@ -18,6 +18,7 @@ from grader.modules import (
     changed,
     depends_on_companions,
     flags,
+    learned,
     read,
     small_backbone,
 )
@@ -37,19 +38,24 @@ def test_freeze_and_unfreeze(submission):
     """freeze stops every parameter's gradient and puts batch norm in eval mode; unfreeze undoes both"""
     program = Program()
     module = program.value(small_backbone())
+    program.call(module, "eval")  # unfreeze must wake every layer, not only batch norm
     program.call(None, "freeze", module)
     frozen = flags(program, module, BACKBONE_PARAMETERS)
     modes = {name: program.attr(program.attr(module, name), "training") for name in BATCHNORMS}
     program.call(None, "unfreeze", module)
     unfrozen = flags(program, module, BACKBONE_PARAMETERS)
-    awake = {name: program.attr(program.attr(module, name), "training") for name in BATCHNORMS}
+    awake = {name: program.attr(program.attr(module, name), "training") for name in ["0", "3", *BATCHNORMS]}
+    awake[""] = program.attr(module, "training")
+    head = program.value(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)))  # any _BatchNorm
+    program.call(None, "freeze", head)
+    modes["a BatchNorm1d"] = program.attr(program.call(head, "__getitem__", 1), "training")
     got = submission.run(program, what="freeze / unfreeze")
     if any(read(got, frozen).values()):
         raise expect.CheckFailed(f"after freeze, still requiring a gradient: "
                                  f"{[n for n, f in read(got, frozen).items() if f]}")
     if any(read(got, modes).values()):
-        raise expect.CheckFailed("after freeze, a batch-norm layer is still in training mode: it would keep "
-                                 "updating its running statistics")
+        raise expect.CheckFailed(f"after freeze, a batch-norm layer is still in training mode: {read(got, modes)}; it "
+                                 "would keep updating its running statistics (every _BatchNorm: 1d, 2d, 3d)")
     if not all(read(got, unfrozen).values()) or not all(read(got, awake).values()):
         raise expect.CheckFailed("after unfreeze, every parameter must require a gradient and every layer (batch "
                                  "norm included) be in training mode")
@@ -173,10 +179,14 @@ def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
         raise expect.CheckFailed("after model.train() in linear-probe mode, an image's logits depend on the other "
                                  "images of its batch: the frozen batch norm still normalises with batch statistics")
     # Only the frozen layers stay in eval mode: what learns trains, and eval() still means eval.
-    for mode, training in [("fine_tune", {"1": True, "4": True}), ("last_k", {"1": False, "4": True})]:
+    for mode, training in [("fine_tune", {"1": True, "4": True}), ("last_k", {"1": False, "4": True}),
+                           ("half-frozen", {"1": True, "4": True})]:
         program = Program()
-        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3, mode=mode,
-                             k=1)
+        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
+                             mode="fine_tune" if mode == "half-frozen" else mode, k=1)
+        if mode == "half-frozen":  # a batch norm with a parameter that still learns is not frozen
+            program.call(program.attr(program.attr(program.attr(model, "backbone"), "1"), "weight"),
+                         "requires_grad_", False)
         program.call(model, "train")
         modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training")
                  for name in BATCHNORMS}
@@ -228,8 +238,9 @@ def test_fine_tune_moves_the_pretrained_backbone(submission):
     different = sorted(name for name, t in pretrained.items() if not torch.equal(before.get(name, torch.empty(0)), t))
     if different:
         raise expect.CheckFailed(f"fine-tune: the backbone does not start from the pretrained weights: {different[:3]}")
-    if len(changed(before, after, "backbone.")) < 6:
-        raise expect.CheckFailed("fine-tune: training left the backbone (almost) unchanged")
+    if len(learned(before, after, "backbone.")) < 6:
+        raise expect.CheckFailed("fine-tune: training left the backbone's weights (almost) unchanged: does its "
+                                 "gradient reach them?")
 
 
 @points(3)
@@ -255,6 +266,7 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     callback = program.call(None, "UnfreezeBackbone", 2)
     program.call(callback, "freeze_before_training", model)
     frozen = flags(program, model, ["backbone." + n for n in BACKBONE_PARAMETERS])
+    asleep = [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
     optimizer = program.call(model, "configure_optimizers")
     sizes = []
     for epoch in range(4):
@@ -265,6 +277,9 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     got = submission.run(program, what="UnfreezeBackbone")
     if any(read(got, frozen).values()):
         raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left backbone parameters trainable")
+    if any(got[ref] is not False for ref in asleep):
+        raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left batch norm in training mode: freeze "
+                                 "with this lab's freeze (BaseFinetuning.freeze keeps batch norm's mode)")
     counts = [got[s] for s in sizes]
     if counts != [1, 1, 2, 2]:
         raise expect.CheckFailed(f"number of parameter groups after epochs 0–3 with at_epoch=2: {counts}, expected "
@@ -324,3 +339,26 @@ def test_every_stage_logs_its_own_figures(submission):
     x, y = _random(6, 1, 9, 9, seed=14), torch.arange(6) % 3
     check_stages(submission, "TransferClassifier", {"backbone": small_backbone(), "num_classes": 3,
                                                     "mode": "fine_tune"}, x, y)
+
+
+@points(1)
+@hint("scratch: the same backbone (the one given), re-initialised with reinitialise — not the pretrained weights, "
+      "and not another network.")
+def test_scratch_reinitialises_the_given_backbone(submission):
+    """mode="scratch": the given backbone, re-initialised (for the shipped one: none of its pretrained weights)"""
+    from datamodules.pretrained import shipped_state
+
+    given = small_backbone()
+    program = Program()
+    states = [program.call(program.attr(program.call(None, "TransferClassifier", program.value(backbone),
+                                                     num_classes=3, mode="scratch"), "backbone"), "state_dict")
+              for backbone in (given, "digits04")]
+    got = submission.run(program, what="TransferClassifier(mode='scratch')")
+    for state, original in zip(states, (given.state_dict(), shipped_state())):
+        state = got[state]
+        if type(state) is not dict or sorted(state) != sorted(original):
+            raise expect.CheckFailed("scratch: the backbone's state_dict has other keys than the backbone given: keep "
+                                     "the network, re-initialise its weights")
+        kept = [name for name, t in original.items() if t.ndim > 1 and torch.equal(state[name], t)]  # conv weights
+        if kept:
+            raise expect.CheckFailed(f"scratch: the backbone kept its given weights {kept[:3]}: reinitialise it")

@@ -3,7 +3,7 @@ import pytest
 
 from grader import expect
 from grader.checks.test_transfer import _train
-from grader.modules import changed
+from grader.modules import changed, learned
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
@@ -17,7 +17,7 @@ def test_gradual_unfreezing_moves_the_backbone_only_after_its_epoch(submission):
     if changed(before, after, "backbone."):
         raise expect.CheckFailed("gradual, unfreeze_at=10, 4 epochs: the backbone changed while it should be frozen")
     _, before, after = _train(submission, "gradual", epochs=4, unfreeze_at=2)
-    if len(changed(before, after, "backbone.")) < 6:
+    if len(learned(before, after, "backbone.")) < 6:
         raise expect.CheckFailed("gradual, unfreeze_at=2, 4 epochs: the backbone did not learn after epoch 2")
 
 

@@ -299,6 +299,14 @@ MISTAKES = [
         checks="built_from_the_labs",
         why="LeNet's pools have stride = kernel size, where the two are the same",
     ),
+    Mistake(
+        "train_transforms pads with zeros (RandomCrop's default)",
+        replace=[('v2.RandomCrop(image_size, padding=max_shift, padding_mode="edge")',
+                  "v2.RandomCrop(image_size, padding=max_shift)")],
+        caught_by=["test_train_transform_shifts_by_up_to_max_shift_with_edge_padding"],
+        checks="edge_padding",
+        why="the torchvision tutorial's crop: a shifted digit gets a black frame the data never has",
+    ),
 ]
 
 ALTERNATIVES = []

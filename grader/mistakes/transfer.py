@@ -148,6 +148,13 @@ MISTAKES = [
         caught_by=["test_every_stage_logs_its_own_figures"],
         checks="own_figures",
     ),
+    Mistake(
+        "scratch keeps the pretrained weights",
+        replace=[('        if mode == "scratch":\n            reinitialise(self.backbone)\n', "")],
+        caught_by=["test_scratch_reinitialises_the_given_backbone"],
+        checks="scratch_reinit",
+        why="thought 'scratch' meant training every layer, not starting from random weights",
+    ),
 ]
 
 ALTERNATIVES = [
