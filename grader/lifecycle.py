@@ -108,31 +108,63 @@ def check_augmentation(submission, cls: str, x: torch.Tensor, y: torch.Tensor, c
                                      "same: each image draws its own shift")
 
 
-def check_optimizer(submission, cls: str, init: dict, settings: dict, schedule: str | None = None) -> None:
-    """``cls(**init).configure_optimizers()`` returns {"optimizer": ..., "lr_scheduler": ...} as the handout
-    gives it: the optimizer's class and ``defaults`` (``settings``, e.g. {"type": "SGD", "lr": 0.03,
-    "nesterov": True}), and where ``schedule`` names one, that scheduler stepped every batch over the
-    Trainer's ``estimated_stepping_batches`` (a stand-in trainer says 10)."""
+def _configured(submission, cls: str, init: dict, path: list, read) -> list:
+    """Build ``cls(**init)`` with a stand-in trainer, walk ``path`` (keys and indices) from what its
+    configure_optimizers returns, and run ``read(program, step)``'s steps there; their results."""
     program = Program()
     model = program.call(None, cls, **init)
     program.call(model, "__setattr__", "_trainer", program.namespace(estimated_stepping_batches=10))
-    chosen = program.call(model, "configure_optimizers")
-    optimizer = program.call(chosen, "__getitem__", "optimizer")
-    kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
-    defaults = program.attr(optimizer, "defaults")
-    if schedule:
-        scheduler = program.call(chosen, "__getitem__", "lr_scheduler")
-        interval = program.call(scheduler, "get", "interval")
-        scheduler = program.call(scheduler, "__getitem__", "scheduler")
-        scheduled = [program.attr(program.attr(scheduler, "__class__"), "__name__"),
-                     program.attr(scheduler, "total_steps"), interval]
+    step = program.call(model, "configure_optimizers")
+    for key in path:
+        step = program.call(step, "__getitem__", key)
+    refs = read(program, step)
     got = submission.run(program, what=f"{cls}.configure_optimizers")
-    found = {name: got[defaults].get(name) for name in settings if name != "type"} \
-        if type(got[defaults]) is dict else {}
-    found = {"type": got[kind], **found}
+    return [got[ref] for ref in refs]
+
+
+def _kind(program, step):
+    return [program.attr(program.attr(step, "__class__"), "__name__")]
+
+
+def _paths(submission, cls: str, init: dict) -> tuple[list, list | None]:
+    """Where the optimizer and its scheduler (config) are in what configure_optimizers returns, in any of
+    Lightning's forms: an optimizer; a list of them; ([optimizers], [schedulers]); {"optimizer", "lr_scheduler"}."""
+    kind, = _configured(submission, cls, init, [], _kind)
+    if kind == "dict":
+        return ["optimizer"], ["lr_scheduler"]
+    if kind in ("list", "tuple"):
+        first, = _configured(submission, cls, init, [0], _kind)
+        if first in ("list", "tuple"):
+            return [0, 0], [1, 0]
+        return [0], None
+    return [], None
+
+
+def check_optimizer(submission, cls: str, init: dict, settings: dict, schedule: str | None = None) -> None:
+    """``cls(**init).configure_optimizers()`` gives the handout's optimizer, in any form Lightning accepts: its
+    class and ``defaults`` (``settings``, e.g. {"type": "SGD", "lr": 0.03, "nesterov": True}), and where
+    ``schedule`` names one, that scheduler stepped every batch over the Trainer's ``estimated_stepping_batches``
+    (a stand-in trainer says 10)."""
+    optimizer, scheduler = _paths(submission, cls, init)
+    kind, defaults = _configured(submission, cls, init, optimizer,
+                                 lambda program, step: [*_kind(program, step), program.attr(step, "defaults")])
+    found = {name: defaults.get(name) for name in settings if name != "type"} if type(defaults) is dict else {}
+    found = {"type": kind, **found}
     if found != settings:
         raise expect.CheckFailed(f"{cls}({init}).configure_optimizers gave {found}, expected {settings}")
-    if schedule and [got[ref] for ref in scheduled] != [schedule, 10, "step"]:
-        raise expect.CheckFailed(f"{cls}.configure_optimizers: scheduler {[got[ref] for ref in scheduled]} "
-                                 f"(class, total steps, interval); expected {schedule} over the trainer's "
-                                 "estimated_stepping_batches (10 here), stepped every batch")
+    if not schedule:
+        return
+    scheduled = None
+    if scheduler is not None:
+        config, = _configured(submission, cls, init, scheduler, _kind)
+        if config == "dict":  # {"scheduler": ..., "interval": ...}
+            scheduled = _configured(submission, cls, init, scheduler, lambda program, step: [
+                *_kind(program, program.call(step, "__getitem__", "scheduler")),
+                program.attr(program.call(step, "__getitem__", "scheduler"), "total_steps"),
+                program.call(step, "get", "interval", "epoch")])
+        else:  # a bare scheduler: Lightning steps it every epoch
+            scheduled = [config, "?", "epoch"]
+    if scheduled != [schedule, 10, "step"]:
+        raise expect.CheckFailed(f"{cls}.configure_optimizers: scheduler {scheduled} (class, total steps, interval); "
+                                 f"expected {schedule} over the trainer's estimated_stepping_batches (10 here), "
+                                 "stepped every batch")
