@@ -16,7 +16,7 @@ from .grade import Program
 STAGES = (("training", "train"), ("validation", "val"), ("test", "test"))  # hook prefix, logged name
 
 
-def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Tensor, loss_node: str | None = None,
+def require_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Tensor, loss_node: str | None = None,
                  what: str = "", judged: tuple | None = None) -> None:
     """Run ``cls(**init)`` through one batch of every stage and its epoch end; fail unless each stage logs
     its own ``STAGE_loss`` and ``STAGE_acc``; the training loss is the one ``training_step`` returned (made by
@@ -48,7 +48,8 @@ def check_stages(submission, cls: str, init: dict, x: torch.Tensor, y: torch.Ten
     if loss_node and loss_node not in got[nodes]:
         raise expect.CheckFailed(f"{what}.training_step's loss is not made by {loss_node[:-len('Backward')]} "
                                  f"(autograd nodes behind it: {', '.join(got[nodes]) or 'none'})")
-    loss = expect.tensor(got[loss], f"{what}.training_step's loss", shape=(), floating=True, finite=True)
+    loss = got[loss].get("loss") if type(got[loss]) is dict else got[loss]  # Lightning takes {"loss": ...} too
+    loss = expect.tensor(loss, f"{what}.training_step's loss", shape=(), floating=True, finite=True)
     logits, training_logits = (expect.tensor(got[ref], f"{what}.forward", floating=True, finite=True)
                                for ref in (logits, training_logits))
     if logits.ndim != 2 or len(logits) != len(targets) or training_logits.shape != logits.shape:
@@ -80,7 +81,7 @@ def _accuracy(logits, targets) -> float:
     return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
-def check_augmentation(submission, cls: str, x: torch.Tensor, y: torch.Tensor, cases) -> None:
+def require_augmentation(submission, cls: str, x: torch.Tensor, y: torch.Tensor, cases) -> None:
     """``on_after_batch_transfer`` shifts training batches only: each case (init, mode, shifted) builds
     ``cls(**init)``, puts it in mode ("train" or "eval") and expects the images changed (shifted True) or
     exactly as they were (False). x: images (N, C, H, W); y: labels (N,). Where x holds copies of one image,
@@ -140,7 +141,7 @@ def _paths(submission, cls: str, init: dict) -> tuple[list, list | None]:
     return [], None
 
 
-def check_optimizer(submission, cls: str, init: dict, settings: dict, schedule: str | None = None) -> None:
+def require_optimizer(submission, cls: str, init: dict, settings: dict, schedule: str | None = None) -> None:
     """``cls(**init).configure_optimizers()`` gives the handout's optimizer, in any form Lightning accepts: its
     class and ``defaults`` (``settings``, e.g. {"type": "SGD", "lr": 0.03, "nesterov": True}), and where
     ``schedule`` names one, that scheduler stepped every batch over the Trainer's ``estimated_stepping_batches``

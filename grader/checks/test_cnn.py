@@ -593,13 +593,13 @@ def test_lenet5_learns_mnist(submission):
       "schedule stepped every batch.")
 def test_lenet5_training_setup_is_the_handouts(submission):
     """LeNet5: each stage's figures, augmentation while training only, SGD (Nesterov, weight decay) at lr, one-cycle"""
-    from grader.lifecycle import check_augmentation, check_optimizer, check_stages
+    from grader.lifecycle import require_augmentation, require_optimizer, require_stages
 
     x, y = _random(12, 1, 28, 28, seed=12), torch.arange(12) % 10
-    check_stages(submission, "LeNet5", {"augment": False}, x, y)
+    require_stages(submission, "LeNet5", {"augment": False}, x, y)
     copies = x[:1].repeat(8, 1, 1, 1)
-    check_augmentation(submission, "LeNet5", copies, y[:8], [({}, "train", True), ({}, "eval", False),
+    require_augmentation(submission, "LeNet5", copies, y[:8], [({}, "train", True), ({}, "eval", False),
                                                            ({"augment": False}, "train", False)])
-    check_optimizer(submission, "LeNet5", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9,
+    require_optimizer(submission, "LeNet5", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9,
                                                          "nesterov": True, "weight_decay": 5e-4},
                     schedule="OneCycleLR")

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
+from grader import expect, lifecycle
 from grader.convergence import fit_and_score, require_learning
 from grader.expect import random_labels as _labels
 from grader.expect import random_tensor as _random
@@ -88,9 +88,19 @@ def test_sigmoid_values_and_shapes(submission):
 @hint("e^(−z) overflows for z = −1000. Both σ(z) = 1/(1+e^(−z)) and σ(z) = e^z/(1+e^z) are exact; "
       "use each where its exponent is ≤ 0.")
 def test_sigmoid_is_stable(submission):
-    """sigmoid is finite and exact for z = ±1000"""
+    """sigmoid is finite and exact for z = ±1000, and so is its gradient"""
     z = torch.tensor([-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0])
     expect.close(submission.call("sigmoid", z), torch.sigmoid(z), "sigmoid", f"z = {z.tolist()}")
+    # autograd differentiates the formula as written: e^(−z) = inf at z = −1000 makes the gradient 0·inf = NaN
+    z = z[z != 0]  # at exactly 0 the reference's e^(−|z|) has the subgradient 0: no verdict there
+    program = Program()
+    leaf = program.value(z.clone().requires_grad_())
+    program.call(program.call(program.call(None, "sigmoid", leaf), "sum"), "backward")
+    grad = program.attr(leaf, "grad")
+    got = submission.run(program, what="the gradient of sigmoid(z).sum()")
+    expected = torch.sigmoid(z) * (1 - torch.sigmoid(z))
+    expect.close(got[grad], expected, "the gradient of sigmoid(z).sum() (autograd through your sigmoid)",
+                 f"z = {z.tolist()}")
 
 
 @points(1)
@@ -259,7 +269,7 @@ def test_softmax_regression_forward_shapes(submission):
 @points(1)
 @hint("The training loss is cross_entropy of forward's logits — no softmax before it.")
 def test_softmax_regression_trains_on_cross_entropy_of_logits(submission):
-    """SoftmaxRegression.training_step returns the cross-entropy of forward's logits"""
+    """SoftmaxRegression.training_step returns the cross-entropy of forward's logits; each stage logs its own"""
     x, y = _random(8, 7, seed=3), _labels(8, 3, seed=3)
     got = submission.methods("SoftmaxRegression", init={"num_features": 7, "num_classes": 3},
                              calls=[("forward", [x]), ("training_step", [[x, y], 0])])
@@ -268,6 +278,7 @@ def test_softmax_regression_trains_on_cross_entropy_of_logits(submission):
         loss = loss.get("loss")
     expect.close(expect.tensor(loss, "training_step").detach().reshape(()),
                  F.cross_entropy(expect.tensor(logits, "forward"), y), "training_step's loss", atol=1e-5)
+    lifecycle.require_stages(submission, "SoftmaxRegression", {"num_features": 7, "num_classes": 3}, x, y)
 
 
 @points(3)

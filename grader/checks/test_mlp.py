@@ -622,11 +622,11 @@ def test_mlp_drops_out_after_each_hidden_activation(submission):
       "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
 def test_mlp_training_setup_is_the_handouts(submission):
     """MLP: its own loss in training_step, each stage's figures, shifts while training only, SGD (Nesterov) at lr"""
-    from grader.lifecycle import check_augmentation, check_optimizer, check_stages
+    from grader.lifecycle import require_augmentation, require_optimizer, require_stages
 
     x, y = _random(12, 1, 28, 28, seed=12), _labels(12, 10, seed=12)
-    check_stages(submission, "MLP", {"dropout": 0.0}, x, y, loss_node="SoftmaxCrossEntropyFunctionBackward")
-    check_augmentation(submission, "MLP", x, y, [({"max_shift": 2}, "train", True), ({"max_shift": 2}, "eval", False),
+    require_stages(submission, "MLP", {"dropout": 0.0}, x, y, loss_node="SoftmaxCrossEntropyFunctionBackward")
+    require_augmentation(submission, "MLP", x, y, [({"max_shift": 2}, "train", True), ({"max_shift": 2}, "eval", False),
                                                  ({"max_shift": 0}, "train", False)])
-    check_optimizer(submission, "MLP", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9, "nesterov": True},
+    require_optimizer(submission, "MLP", {"lr": 0.03}, {"type": "SGD", "lr": 0.03, "momentum": 0.9, "nesterov": True},
                     schedule="OneCycleLR")

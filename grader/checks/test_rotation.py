@@ -105,16 +105,23 @@ def test_rotate_batch_labels_match_the_rotations(submission):
 @points(1)
 @hint("Size the head from backbone.num_features (never a number written here) to NUM_ROTATIONS outputs.")
 def test_pretext_head_gives_four_rotation_logits(submission):
-    """RotationPretext: rotation logits (N, 4), the head sized from backbone.num_features"""
+    """RotationPretext: rotation logits (N, 4) from one linear head sized from backbone.num_features"""
     for backbone, x in [(None, _random(2, 1, 28, 28)), (small_backbone(7), _random(3, 1, 10, 10))]:
         program = Program()
         model = program.call(None, "RotationPretext", program.value(backbone) if backbone is not None else None)
         program.call(model, "eval")
         logits = program.call(model, "forward", x)
-        got = expect.tensor(submission.run(program, what="RotationPretext.forward")[logits], "forward")
+        head = program.call(program.attr(model, "head"), "state_dict")
+        got_all = submission.run(program, what="RotationPretext.forward")
+        got = expect.tensor(got_all[logits], "forward")
         if got.shape != (len(x), 4):
             raise expect.CheckFailed(f"RotationPretext.forward on {tuple(x.shape)}: expected rotation logits "
                                      f"({len(x)}, 4), got {tuple(got.shape)}")
+        features = 64 if backbone is None else backbone.num_features
+        shapes = {name: tuple(t.shape) for name, t in got_all[head].items()} if type(got_all[head]) is dict else {}
+        if shapes != {"weight": (4, features), "bias": (4,)}:
+            raise expect.CheckFailed(f"RotationPretext's head holds {shapes or got_all[head]}; the handout's head is "
+                                     f"one torch.nn.Linear({features}, 4): weight (4, {features}) and a bias (4,)")
 
 
 @points(2)
@@ -337,9 +344,9 @@ def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission)
       "figures; LinearProbe's stages score the class labels, each in its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """RotationPretext and LinearProbe: each stage (train, validation, test) logs its own loss and accuracy"""
-    from grader.lifecycle import check_stages
+    from grader.lifecycle import require_stages
 
     x, y = _random(6, 1, 28, 28, seed=14), torch.arange(6) % 10
-    check_stages(submission, "RotationPretext", {}, x, y, judged=judge_rotations(x),
+    require_stages(submission, "RotationPretext", {}, x, y, judged=judge_rotations(x),
                  what="RotationPretext (figures of the rotated batch and its rotation labels)")
-    check_stages(submission, "LinearProbe", {}, x, y)
+    require_stages(submission, "LinearProbe", {}, x, y)

@@ -334,10 +334,10 @@ def test_compare_regimes_runs_every_regime_at_every_budget(submission):
 @hint("The given hooks: each stage (train, validation, test) updates and logs its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """TransferClassifier: each stage (train, validation, test) logs its own loss and accuracy"""
-    from grader.lifecycle import check_stages
+    from grader.lifecycle import require_stages
 
     x, y = _random(6, 1, 9, 9, seed=14), torch.arange(6) % 3
-    check_stages(submission, "TransferClassifier", {"backbone": small_backbone(), "num_classes": 3,
+    require_stages(submission, "TransferClassifier", {"backbone": small_backbone(), "num_classes": 3,
                                                     "mode": "fine_tune"}, x, y)
 
 
