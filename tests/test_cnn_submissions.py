@@ -24,7 +24,7 @@ audit = audited("cnn")
 
 def test_reference_gets_full_marks_and_the_stub_zero(tmp_path, zygote):
     results = CNN.grade(tmp_path / "reference", zygote, CNN.reference)
-    assert failed(results) == set() and results.score == CNN.full == 29
+    assert failed(results) == set() and results.score == CNN.full == 31
     results = CNN.grade(tmp_path / "stub", zygote, CNN.stub)
     assert results.score == 0 and failed(results) == CNN.checks
     assert all(o.reason.startswith("NotImplementedError: ") and o.hint for o in results.outcomes)

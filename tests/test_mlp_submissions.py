@@ -22,7 +22,7 @@ audit = audited("mlp")
 
 def test_reference_gets_full_marks_and_the_stub_zero(tmp_path, zygote):
     results = MLP.grade(tmp_path, zygote, MLP.reference)
-    assert failed(results) == set() and results.score == MLP.full == 33
+    assert failed(results) == set() and results.score == MLP.full == 36
     results = MLP.grade(tmp_path, zygote, MLP.stub)
     assert results.score == 0 and failed(results) == MLP.checks
     assert all(o.reason.startswith("NotImplementedError: ") and o.hint for o in results.outcomes)

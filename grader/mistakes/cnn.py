@@ -28,9 +28,10 @@ MISTAKES = [
             ("out = weight.reshape(c_out, -1) @ columns", "out = weight.transpose(2, 3).reshape(c_out, -1) @ columns"),
         ],
         caught_by=[
-            "test_conv2d_and_pooling_with_unequal_strides_and_gaps",
-            "test_conv2d_gradients_match_autograd",
             "test_conv2d_matches_torch",
+            "test_conv2d_gradients_match_autograd",
+            "test_lenet5_is_built_from_the_labs_layers",
+            "test_conv2d_and_pooling_with_unequal_strides_and_gaps",
         ],
         checks="not learns",
     ),
@@ -40,14 +41,15 @@ MISTAKES = [
             ("padding=(pad_h, pad_w), stride=(stride_h, stride_w))", "stride=(stride_h, stride_w))"),
         ],
         caught_by=[
-            "test_conv2d_and_pooling_with_unequal_strides_and_gaps",
-            "test_conv2d_gradient_matches_central_differences_of_its_own_forward",
-            "test_conv2d_gradients_match_autograd",
             "test_conv2d_matches_torch",
+            "test_conv2d_gradients_match_autograd",
             "test_lenet5_gives_logits_of_the_right_shape",
-            "test_lenet5_in_eval_mode_does_not_depend_on_the_batch",
             "test_lenet5_is_built_from_the_labs_layers",
+            "test_lenet5_in_eval_mode_does_not_depend_on_the_batch",
             "test_lenet5_learns_mnist",
+            "test_lenet5_training_setup_is_the_handouts",
+            "test_conv2d_gradient_matches_central_differences_of_its_own_forward",
+            "test_conv2d_and_pooling_with_unequal_strides_and_gaps",
             "test_lenet5_without_batch_norm_and_with_augmentation_learns",
         ],
     ),
@@ -93,7 +95,11 @@ MISTAKES = [
                 "stride_h, stride_w = pair(kernel_size)",
             ),
         ],
-        caught_by=["test_conv2d_and_pooling_with_unequal_strides_and_gaps", "test_max_pool2d_matches_torch"],
+        caught_by=[
+            "test_max_pool2d_matches_torch",
+            "test_lenet5_is_built_from_the_labs_layers",
+            "test_conv2d_and_pooling_with_unequal_strides_and_gaps",
+        ],
         checks="not learns",
     ),
     Mistake(
@@ -192,7 +198,10 @@ MISTAKES = [
                 '        v2.RandomCrop(image_size, padding=max_shift, padding_mode="edge"),\n        v2.RandomHorizontalFlip(p=1.0),\n',
             ),
         ],
-        caught_by=["test_augmentation_keeps_a_digit_recognisable"],
+        caught_by=[
+            "test_train_transform_shifts_by_up_to_max_shift_with_edge_padding",
+            "test_augmentation_keeps_a_digit_recognisable",
+        ],
         checks="not learns",
     ),
     Mistake(
@@ -203,7 +212,11 @@ MISTAKES = [
                 "return v2.Compose([v2.RandomCrop(image_size, padding=2), v2.ToDtype(torch.float32)])",
             ),
         ],
-        caught_by=["test_train_transform_is_random_but_seeded_and_eval_is_fixed"],
+        caught_by=[
+            "test_train_transform_is_random_but_seeded_and_eval_is_fixed",
+            "test_train_transform_shifts_by_up_to_max_shift_with_edge_padding",
+            "test_lenet5_training_setup_is_the_handouts",
+        ],
         checks="not learns",
     ),
     Mistake(
@@ -211,7 +224,11 @@ MISTAKES = [
         replace=[
             ('        v2.RandomCrop(image_size, padding=max_shift, padding_mode="edge"),\n', ""),
         ],
-        caught_by=["test_train_transform_is_random_but_seeded_and_eval_is_fixed"],
+        caught_by=[
+            "test_train_transform_is_random_but_seeded_and_eval_is_fixed",
+            "test_train_transform_shifts_by_up_to_max_shift_with_edge_padding",
+            "test_lenet5_training_setup_is_the_handouts",
+        ],
         checks="not learns",
     ),
     Mistake(

@@ -152,7 +152,11 @@ MISTAKES = [
         replace=[
             ("std = 1.0 / math.sqrt(weight.shape[1])", "std = 1.0 / math.sqrt(weight.shape[0])"),
         ],
-        caught_by=["test_initialisers_have_the_right_spread", "test_mlp_with_tanh_and_no_dropout_learns"],
+        caught_by=[
+            "test_initialisers_have_the_right_spread",
+            "test_mlp_initialises_each_activation_by_its_rule",
+            "test_mlp_with_tanh_and_no_dropout_learns",
+        ],
     ),
     Mistake(
         "He without the factor 2",
@@ -160,9 +164,10 @@ MISTAKES = [
             ("std = math.sqrt(2.0 / weight.shape[1])", "std = math.sqrt(1.0 / weight.shape[1])"),
         ],
         caught_by=[
-            "test_activation_statistics_reproduce_the_experiment_exactly",
-            "test_activation_statistics_show_the_experiment",
             "test_initialisers_have_the_right_spread",
+            "test_activation_statistics_show_the_experiment",
+            "test_mlp_initialises_each_activation_by_its_rule",
+            "test_activation_statistics_reproduce_the_experiment_exactly",
         ],
     ),
     Mistake(
@@ -187,14 +192,21 @@ MISTAKES = [
         replace=[
             ("    return x * mask / (1 - p)", "    return x * mask"),
         ],
-        caught_by=["test_dropout_backward_uses_the_forward_mask", "test_dropout_keeps_the_mean_and_drops_a_fraction_p"],
+        caught_by=[
+            "test_dropout_keeps_the_mean_and_drops_a_fraction_p",
+            "test_dropout_backward_uses_the_forward_mask",
+            "test_mlp_drops_out_after_each_hidden_activation",
+        ],
     ),
     Mistake(
         "dropout also in eval mode",
         replace=[
             ("    if not training or p == 0:", "    if p == 0:"),
         ],
-        caught_by=["test_dropout_eval_mode_and_edge_cases"],
+        caught_by=[
+            "test_dropout_eval_mode_and_edge_cases",
+            "test_mlp_drops_out_after_each_hidden_activation",
+        ],
     ),
     Mistake(
         "dropout divides by zero at p = 1",
@@ -212,7 +224,11 @@ MISTAKES = [
             ),
         ],
         # the CPU generator also puts the mask on the CPU whatever x's device
-        caught_by=["test_dropout_draws_a_fresh_mask_on_every_call", "test_dropout_eval_mode_and_edge_cases"],
+        caught_by=[
+            "test_dropout_eval_mode_and_edge_cases",
+            "test_mlp_drops_out_after_each_hidden_activation",
+            "test_dropout_draws_a_fresh_mask_on_every_call",
+        ],
     ),
     Mistake(
         "dropout: the gradient ignores the mask",
@@ -229,14 +245,21 @@ MISTAKES = [
                 "h = dropout(layer(h), self.hparams.dropout, self.training)",
             ),
         ],
-        caught_by=["test_mlp_is_built_from_the_labs_own_layers", "test_mlp_learns_mnist"],
+        caught_by=[
+            "test_mlp_is_built_from_the_labs_own_layers",
+            "test_mlp_learns_mnist",
+            "test_mlp_drops_out_after_each_hidden_activation",
+        ],
     ),
     Mistake(
         "MLP: built from torch.nn.Linear",
         replace=[
             ("torch.nn.ModuleList(Linear(d_in, d_out)", "torch.nn.ModuleList(torch.nn.Linear(d_in, d_out)"),
         ],
-        caught_by=["test_mlp_is_built_from_the_labs_own_layers"],
+        caught_by=[
+            "test_mlp_is_built_from_the_labs_own_layers",
+            "test_mlp_initialises_each_activation_by_its_rule",
+        ],
     ),
     Mistake(
         "MLP: forward does not flatten",
@@ -246,6 +269,7 @@ MISTAKES = [
         caught_by=[
             "test_mlp_gives_logits_of_the_right_shape",
             "test_mlp_learns_mnist",
+            "test_mlp_training_setup_is_the_handouts",
             "test_mlp_with_tanh_and_no_dropout_learns",
         ],
     ),

@@ -16,9 +16,10 @@ MISTAKES = [
         ],
         caught_by=[
             "test_freeze_and_unfreeze",
+            "test_linear_probe_training_leaves_the_backbone_bitwise_unchanged",
+            "test_unfreeze_backbone_callback_unfreezes_at_its_epoch",
             "test_gradual_unfreezing_moves_the_backbone_only_after_its_epoch",
             "test_last_k_training_moves_only_the_last_layers",
-            "test_linear_probe_training_leaves_the_backbone_bitwise_unchanged",
         ],
     ),
     Mistake(
@@ -39,7 +40,10 @@ MISTAKES = [
                 "        parameter.requires_grad_(True)\n",
             ),
         ],
-        caught_by=["test_freeze_and_unfreeze"],
+        caught_by=[
+            "test_freeze_and_unfreeze",
+            "test_unfreeze_backbone_callback_unfreezes_at_its_epoch",
+        ],
     ),
     Mistake(
         "frozen parameters stay in the optimizer",
@@ -87,8 +91,9 @@ MISTAKES = [
             ),
         ],
         caught_by=[
-            "test_frozen_batch_norm_stays_in_eval_mode_after_train",
             "test_logits_shape_and_feature_size_read_from_the_backbone",
+            "test_frozen_batch_norm_stays_in_eval_mode_after_train",
+            "test_every_stage_logs_its_own_figures",
         ],
     ),
     Mistake(
