@@ -96,10 +96,10 @@ def test_sigmoid_is_stable(submission):
     program = Program()
     leaf = program.value(z.clone().requires_grad_())
     program.call(program.call(program.call(None, "sigmoid", leaf), "sum"), "backward")
-    grad = program.attr(leaf, "grad")
+    dz = program.attr(leaf, "grad")
     got = submission.run(program, what="the gradient of sigmoid(z).sum()")
     expected = torch.sigmoid(z) * (1 - torch.sigmoid(z))
-    expect.close(got[grad], expected, "the gradient of sigmoid(z).sum() (autograd through your sigmoid)",
+    expect.close(got[dz], expected, "the gradient of sigmoid(z).sum() (autograd through your sigmoid)",
                  f"z = {z.tolist()}")
 
 
