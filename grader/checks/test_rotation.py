@@ -137,9 +137,19 @@ def test_pretext_loss_is_the_cross_entropy_of_the_rotations(submission):
     loss = program.call(model, "training_step", [x, y], 0)
     wrong = program.call(model, "training_step", [x, torch.tensor([7, 7, 7, 7])], 0)
     logits = program.call(model, "forward", rotated)
+    # a confident model: logits in the thousands, where e^z overflows unless the loss is computed stably
+    confident = program.call(None, "RotationPretext", program.value(small_backbone(5)))
+    program.call(confident, "eval")
+    program.call(program.attr(program.attr(program.attr(confident, "head"), "weight"), "data"), "mul_", 5000.0)
+    big_loss = program.call(confident, "training_step", [x, y], 0)
+    big_logits = program.call(confident, "forward", rotated)
     got = submission.run(program, what="RotationPretext.training_step")
     expected = F.cross_entropy(expect.tensor(got[logits], "forward", shape=(len(rotated), 4), floating=True), rotations)
     expect.close(got[loss], expected, "training_step's loss", "4 images of 6×6, labels [0, 1, 2, 3]", atol=1e-5)
+    expected = F.cross_entropy(expect.tensor(got[big_logits], "forward", shape=(len(rotated), 4), floating=True),
+                               rotations)
+    expect.close(got[big_loss], expected, "training_step's loss", "a head 5000 times larger: logits in the "
+                 "thousands (compute the cross-entropy stably, e.g. F.cross_entropy)", rtol=1e-4)
     expect.close(got[wrong], expect.tensor(got[loss], "training_step's loss", shape=(), floating=True),
                  "training_step's loss", "the same images with every label 7", atol=0)
 
@@ -192,7 +202,9 @@ def test_linear_probe_freezes_the_backbone(submission):
     program = Program()
     model = program.call(None, "LinearProbe", program.value(small_backbone()), num_classes=3, lr=0.07)
     built = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
-    program.call(model, "train")
+    built["the backbone"] = program.attr(program.attr(model, "backbone"), "training")
+    returned = program.call(model, "train")
+    modes_after = program.attr(program.attr(model, "backbone"), "training")
     refs = flags(program, model, ["backbone." + name for name in BACKBONE_PARAMETERS])
     modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
     head = program.attr(program.attr(model, "head"), "training")
@@ -204,8 +216,15 @@ def test_linear_probe_freezes_the_backbone(submission):
     companions = batch_companions(program, model)
     got = submission.run(program, what="LinearProbe")
     if any(read(got, built).values()):
-        raise expect.CheckFailed("LinearProbe(backbone): right after construction the backbone's batch norm is in "
-                                 "training mode; a frozen backbone is in eval mode from the start")
+        raise expect.CheckFailed(f"LinearProbe(backbone): right after construction, in training mode: "
+                                 f"{[name for name, flag in read(got, built).items() if flag]}; a frozen backbone is "
+                                 "in eval mode from the start (backbone.eval())")
+    if got[modes_after] is not False:
+        raise expect.CheckFailed("after model.train(), LinearProbe.backbone is in training mode: put the whole "
+                                 "backbone back in eval mode")
+    if got[returned] != {"$object": "LinearProbe"}:
+        raise expect.CheckFailed(f"LinearProbe.train() returned {got[returned]!r}: like torch's Module.train, it "
+                                 "returns the model itself (self)")
     settings = {name: got[defaults].get(name) for name in ("lr", "momentum", "nesterov", "weight_decay")} \
         if type(got[defaults]) is dict else got[defaults]
     if got[kind] != "SGD" or settings != {"lr": 0.07, "momentum": 0.9, "nesterov": False, "weight_decay": 0}:

@@ -40,6 +40,9 @@ def test_linear_probe_forward_in_training_mode_keeps_the_statistics(submission):
     program.call(model, "forward", _random(8, 1, 9, 9, seed=1, scale=3.0))
     state = program.call(program.attr(model, "backbone"), "state_dict")
     got = submission.run(program, what="LinearProbe.forward")
+    if type(got[state]) is not dict or sorted(got[state]) != sorted(backbone.state_dict()):
+        raise expect.CheckFailed("LinearProbe(backbone).backbone is not the backbone it was given (its state_dict "
+                                 "has other keys)")
     for name, tensor in backbone.state_dict().items():
-        if not torch.equal(got[state][name], tensor):
+        if not isinstance(got[state][name], torch.Tensor) or not torch.equal(got[state][name], tensor):
             raise expect.CheckFailed(f"two forward passes in training mode changed backbone {name}")

@@ -170,6 +170,14 @@ MISTAKES = [
         caught_by=["test_every_stage_logs_its_own_figures"],
         checks="own_figures",
     ),
+    Mistake(
+        "pretext loss as log(softmax) (overflows for confident logits)",
+        replace=[("        loss = F.cross_entropy(logits, rotations)\n",
+                  "        loss = F.nll_loss(torch.log(torch.softmax(logits, dim=1)), rotations)\n")],
+        caught_by=["test_pretext_loss_is_the_cross_entropy_of_the_rotations"],
+        checks="cross_entropy_of_the_rotations",
+        why="the notes' −log a_t written literally: a confident model's probabilities round to 0 and the loss is inf",
+    ),
 ]
 
 ALTERNATIVES = [
