@@ -215,12 +215,16 @@ def _update_hidden(paths, holder: int, joining: bool) -> None:
             for path in map(str, paths):
                 if path not in modes and os.path.exists(path):
                     modes[path] = stat.S_IMODE(os.stat(path).st_mode)  # first sight: the original
-                if path in modes:
-                    os.chmod(path, modes[path] & ~0o077)
             holders.append(holder)
         from .report import write_text_atomically
 
+        # The record first, the chmods after: a judge killed between them (SIGKILL, the memory limit)
+        # leaves its guardian the originals to restore, never hidden files and no record of them.
         write_text_atomically(json.dumps({"modes": modes, "holders": holders}), state_file)
+        if joining:
+            for path in map(str, paths):
+                if path in modes:
+                    os.chmod(path, modes[path] & ~0o077)
 
 
 @contextlib.contextmanager

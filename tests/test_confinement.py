@@ -309,6 +309,35 @@ def test_with_landlock_grading_never_touches_the_checkout():
         shutil.rmtree(root, ignore_errors=True)
 
 
+class _Killed(BaseException):
+    """Stands for a SIGKILL: nothing after the point it is raised at runs."""
+
+
+def test_a_judge_killed_in_the_middle_of_hiding_leaves_its_guardian_the_originals(tmp_path, monkeypatch):
+    from grader import sandbox
+
+    monkeypatch.setattr(sandbox, "HIDDEN_STATE_DIR", tmp_path / "state")
+    private = [tmp_path / "solutions", tmp_path / "hidden"]
+    for path in private:
+        path.mkdir()
+        path.chmod(0o755)
+    chmod = os.chmod
+
+    def killed_after_hiding(path, mode):  # the judge dies right after hiding the first folder
+        chmod(path, mode)
+        if Path(path) in private:
+            raise _Killed
+
+    monkeypatch.setattr(sandbox.os, "chmod", killed_after_hiding)
+    with pytest.raises(_Killed):
+        sandbox._update_hidden(private, holder=os.getpid(), joining=True)
+    monkeypatch.setattr(sandbox.os, "chmod", chmod)
+    assert (private[0].stat().st_mode & 0o777) == 0o700
+    sandbox._update_hidden(private, holder=os.getpid(), joining=False)  # what its guardian does then
+    assert [path.stat().st_mode & 0o777 for path in private] == [0o755, 0o755]
+    assert list((tmp_path / "state").glob("hidden-*.json")) == []
+
+
 def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_path):
     from grader.worker import _allow_around, allowed_paths
 
