@@ -34,11 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.labs import LABS
-from grader.sandbox import descendants
+from grader.course import LABS
+from grader.sandbox.processes import descendants
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-# The environment grader/gradescope/run_autograder gives the grader (--plain-env: none of it).
+# The environment grader/instructor/gradescope/run_autograder gives the grader (--plain-env: none of it).
 AUTOGRADER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 

@@ -20,9 +20,9 @@ import time
 import lightning  # noqa: F401 -- the worker's address space, as in the zygote
 import torch  # noqa: F401
 
-from grader import landlock
-from grader.sandbox import private_paths
-from grader.worker import SYSTEM_WRITE, _base_rules, allowed_paths
+from grader.sandbox import landlock
+from grader.sandbox.identity import private_paths
+from grader.sandbox.worker import SYSTEM_WRITE, _base_rules, allowed_paths
 
 PRIVATE = tuple(private_paths())  # what the judge sends the zygote with each worker's spec
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import collections
 
-from grader import sandbox
-from grader.grade import grade
-from grader.labs import LABS, REPO_ROOT
+from grader.course import LABS, REPO_ROOT
+from grader.judge.grade import grade
+from grader.sandbox import client as sandbox
+from grader.sandbox.zygote import Zygote
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
         close(self)
 
     sandbox.Sandbox.close = keep_usage
-    with sandbox.Zygote() as zygote:
+    with Zygote() as zygote:
         for lab in args.lab:
             usage.clear()
             results = grade(REPO_ROOT / "solutions", lab, zygote=zygote)

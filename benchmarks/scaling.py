@@ -33,7 +33,7 @@ def measure(devices: int, epochs: int, global_batch: int, out: str) -> None:
     import torch
 
     from datamodules import build_datamodule
-    from grader.trainer import TrainConfig, build_trainer
+    from grader.training.trainer import TrainConfig, build_trainer
     from solutions.cnn import LeNet5
 
     class StepClock(L.Callback):

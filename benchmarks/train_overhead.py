@@ -22,7 +22,7 @@ import time
 import torch
 
 from datamodules import build_datamodule
-from grader.trainer import TrainConfig, build_trainer
+from grader.training.trainer import TrainConfig, build_trainer
 
 
 def softmax_regression():

@@ -2,14 +2,14 @@
 
 - ``"digits04"``: a small CNN pretrained on the digits 0–4 of the offline MNIST subset, shipped
   with the package (``digits04_backbone.pt``, about 100 KB) so grading never waits for it.
-  ``python -m datamodules.pretrained`` makes it again: the same bits every time on one machine;
+  ``python -m grader.instructor.backbones`` makes it again: the same bits every time on one machine;
   another machine (vector width, library kernels) may round differently and make other bits that
   serve as well. The tests check both: two runs on one machine are identical, and the lab's linear
   probe does as well on a freshly made backbone as on the shipped one. ``python -m
-  datamodules.pretrained --check`` says whether this machine makes the shipped bits.
+  grader.instructor.backbones --check`` says whether this machine makes the shipped bits.
 - ``"rotation"``: the same CNN pretrained *without labels* on Lab 5's rotation pretext (predict
   which of four quarter turns an image shows), shipped as ``rotation_backbone.pt``; made by
-  ``python -m datamodules.pretrained`` with the reference's ``rotate_batch``.
+  ``python -m grader.instructor.backbones`` with the reference's ``rotate_batch``.
 - ``"resnet18"``: torchvision's ImageNet ResNet-18, read from the local torch cache
   (``$TORCH_HOME/hub/checkpoints``); nothing is downloaded.
 
@@ -21,10 +21,9 @@ from functools import cache
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .errors import DataError
+from datamodules.errors import DataError
 
 SHIPPED = Path(__file__).with_name("digits04_backbone.pt")
 SHIPPED_ROTATION = Path(__file__).with_name("rotation_backbone.pt")
@@ -52,55 +51,6 @@ class DigitBackbone(nn.Module):
 
     def forward(self, x):
         return self.features(x)
-
-
-def _pretrain(data: dict, batches, num_outputs: int, epochs: int, seed: int) -> dict[str, torch.Tensor]:
-    """Train DigitBackbone with a linear head of num_outputs on the offline training split; its state_dict.
-
-    data: ``build_datamodule`` arguments choosing the images; batches(x, y) → (inputs, targets) of one
-    step. A plain loop on one thread with a fixed seed, so the same machine makes the same bits.
-    """
-    from . import build_datamodule
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a sum split over threads can round differently
-    try:
-        torch.manual_seed(seed)
-        x, y = build_datamodule("mnist", batch_size=64, seed=seed, **data).split("train")
-        backbone, head = DigitBackbone(), nn.Linear(DigitBackbone.num_features, num_outputs)
-        parameters = [*backbone.parameters(), *head.parameters()]
-        optimizer = torch.optim.SGD(parameters, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(epochs):
-            for index in torch.randperm(len(x), generator=generator).split(64):
-                inputs, targets = batches(x[index], y[index])
-                loss = F.cross_entropy(head(backbone(inputs)), targets)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        return backbone.state_dict()  # the head is thrown away
-    finally:
-        torch.set_num_threads(threads)
-
-
-def pretrain_digit_backbone(epochs: int = 4, seed: int = 0, images_per_class: int | None = None
-                            ) -> dict[str, torch.Tensor]:
-    """The digits04 backbone: DigitBackbone with a linear head, trained on the digits 0–4.
-
-    images_per_class: only the first ones of each digit (a quick run); None, the shipped one: all of them.
-    """
-    data = {"classes": SOURCE_CLASSES, **({"labels_per_class": images_per_class} if images_per_class else {})}
-    return _pretrain(data, lambda x, y: (x, y), len(SOURCE_CLASSES), epochs, seed)
-
-
-def pretrain_rotation_backbone(rotate_batch, images_per_class: int = 100, epochs: int = 5,
-                               seed: int = 0) -> dict[str, torch.Tensor]:
-    """The rotation backbone: DigitBackbone with a 4-way head, trained to predict rotations.
-
-    rotate_batch: Lab 5's function, images (N, C, H, W) → (4N rotated images, 4N rotation labels).
-    The images: the first ``images_per_class`` training images of each digit, their labels unused.
-    """
-    return _pretrain({"labels_per_class": images_per_class}, lambda x, _: rotate_batch(x), 4, epochs, seed)
 
 
 def resnet18_backbone() -> nn.Module:
@@ -139,48 +89,3 @@ def shipped_state(name: str = "digits04") -> dict[str, torch.Tensor]:
     """The weights of a shipped backbone, read once (the grader's workers inherit them)."""
     return torch.load(SHIPPED_FILES[name], weights_only=True)
 
-
-def reproduction(made: dict[str, dict[str, torch.Tensor]]) -> str:
-    """One line: are the backbones made here the shipped bits? (Informative: other bits can serve as well.)"""
-    differing = []
-    for name, state in made.items():
-        shipped = torch.load(SHIPPED_FILES[name], weights_only=True)
-        if sorted(state) != sorted(shipped):
-            differing.append(f"{SHIPPED_FILES[name].name} (other tensors: {sorted(set(state) ^ set(shipped))[:3]})")
-            continue
-        gaps = {key: (state[key].double() - shipped[key].double()).abs().max().item() for key in state
-                if not torch.equal(state[key], shipped[key])}
-        if gaps:
-            worst = max(gaps, key=gaps.get)
-            differing.append(f"{SHIPPED_FILES[name].name} ({len(gaps)} of {len(state)} tensors differ, "
-                             f"by up to {gaps[worst]:.2g} in {worst})")
-    files = " and ".join(SHIPPED_FILES[name].name for name in made)
-    if not differing:
-        return f"this machine makes the shipped bits of {files}"
-    return (f"this machine does not make the shipped bits of {'; '.join(differing)}: it rounds differently "
-            "(vector width, threads, library kernels); the tests check what a backbone does, not its bits")
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m datamodules.pretrained",
-                                     description="Make the shipped backbones digits04_backbone.pt and rotation_backbone.pt.")
-    parser.add_argument("--check", action="store_true",
-                        help="make them here and print one line: whether they are the shipped bits (writes nothing, "
-                             "exits 0 either way)")
-    args = parser.parse_args(argv)
-    from solutions.rotation import rotate_batch  # the reference: only in the instructor's checkout
-
-    made = {"digits04": pretrain_digit_backbone(), "rotation": pretrain_rotation_backbone(rotate_batch)}
-    if args.check:
-        print(reproduction(made))
-        return 0
-    for name, state in made.items():
-        torch.save(state, SHIPPED_FILES[name])
-    print(f"wrote {SHIPPED} and {SHIPPED_ROTATION}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

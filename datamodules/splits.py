@@ -4,7 +4,7 @@ Everything a datamodule does to its data before batching lives here: the fixed s
 (``split_train_val_test``), the class filter, the normalisation with the training split's
 statistics, the first k labels per class and the random-label control (``prepare``). The
 datamodules (``datamodules.base``, ``datamodules.offline``) and the grader's judge
-(``grader.convergence``) both use it, so the judge scores on exactly the split a worker trains
+(``grader.kit.convergence``) both use it, so the judge scores on exactly the split a worker trains
 on without importing Lightning (about 180 MB of memory on Gradescope's 768 MB machines).
 
 The module also records whether this process has loaded labelled data (``labelled_data_loaded``):

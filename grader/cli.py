@@ -51,7 +51,7 @@ def _add_train(sub):
 
 
 def cmd_train(args) -> int:
-    from .labs import get_lab
+    from grader.course import get_lab
 
     lab = get_lab(args.lab)  # a mistyped name is answered before torch is imported
     if args.backbone:  # the lab's model built on that backbone (its data set with it), else the default one
@@ -60,8 +60,8 @@ def cmd_train(args) -> int:
                                          if spec.init.get("backbone") == args.backbone), None)
     model = args.model or lab.default_model
     spec = lab.models.get(model)
-    from .train import train_lab
-    from .trainer import TrainConfig
+    from grader.training.train import train_lab
+    from grader.training.trainer import TrainConfig
 
     config = TrainConfig(
         accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
@@ -123,7 +123,7 @@ def _submission_dir(name: str) -> str:
     """
     from pathlib import Path
 
-    from .labs import REPO_ROOT
+    from grader.course import REPO_ROOT
 
     if name in ("solutions", "labs") and not Path(name).is_dir():
         return str(REPO_ROOT / name)
@@ -133,10 +133,11 @@ def _submission_dir(name: str) -> str:
 def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True,
                require_confinement: bool = False, keyword: str | None = None):
     """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
-    from .intake import labs_submitted
-    from .labs import get_lab
-    from .report import Results
-    from .sandbox import Zygote, choose_identity, landlock_abi
+    from grader.course import get_lab
+    from grader.judge.intake import labs_submitted
+    from grader.judge.results import Results
+    from grader.sandbox.identity import choose_identity, landlock_abi
+    from grader.sandbox.zygote import Zygote
 
     try:
         labs = labs or labs_submitted([_submission_dir(submission)])
@@ -152,7 +153,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             if require_sandbox_user and not identity.isolated:
                 raise UsageError("refusing to run the submission without a separate unprivileged user: "
                                  + identity.note)
-            from .grade import grade_submission
+            from grader.judge.grade import grade_submission
 
             results = grade_submission(_submission_dir(submission), labs, zygote=zygote, identity=identity,
                                        include_hidden=include_hidden, keyword=keyword)
@@ -164,7 +165,8 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
 def cmd_grade(args) -> int:
     import json
 
-    from .report import print_table, write_json_atomically
+    from grader.files import write_json_atomically
+    from grader.judge.results import print_table
 
     results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user,
                                require_confinement=args.require_confinement)
@@ -180,7 +182,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .report import print_table
+    from grader.judge.results import print_table
 
     results, code = grade_labs(args.impl, [args.lab], include_hidden=False, keyword=args.keyword)
     if results.outcomes:
@@ -232,9 +234,9 @@ def _add_instructor(sub):
 
 
 def cmd_audit(args) -> int:
-    from .audit import audit_lab, report_lines
-    from .labs import LABS, get_lab
-    from .release import generated_files
+    from grader.course import LABS, get_lab
+    from grader.instructor.audit import audit_lab, report_lines
+    from grader.instructor.release import generated_files
 
     names = args.labs or list(LABS)
     for name in names:
@@ -266,8 +268,8 @@ def cmd_audit(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .labs import get_lab
-    from .release import release, student_release
+    from grader.course import get_lab
+    from grader.instructor.release import release, student_release
 
     for lab in args.labs:
         get_lab(lab)
@@ -288,8 +290,8 @@ def cmd_release(args) -> int:
 
 
 def cmd_gradescope(args) -> int:
-    from .gradescope import build_bundle
-    from .labs import LABS
+    from grader.course import LABS
+    from grader.instructor.gradescope import build_bundle
 
     out = build_bundle(args.out, args.lab or list(LABS))
     console.print(f"Gradescope autograder bundle written to {out}")
@@ -297,17 +299,17 @@ def cmd_gradescope(args) -> int:
 
 
 def cmd_grade_all(args) -> int:
-    from .batch import grade_all
+    from grader.instructor.grade_all import grade_all
 
     batch = grade_all(args.submissions, args.out, args.lab, jobs=args.jobs, force=args.force, console=console)
     return 1 if batch.grader_errors() else 0  # a grader error is never a grade: say so to scripts too
 
 
 def cmd_validate(args) -> int:
-    from .labs import LABS, get_lab
-    from .release import generated_files
-    from .sandbox import Zygote
-    from .validate import print_verdicts, validate_lab
+    from grader.course import LABS, get_lab
+    from grader.instructor.release import generated_files
+    from grader.instructor.validate import print_verdicts, validate_lab
+    from grader.sandbox.zygote import Zygote
 
     names = args.labs or list(LABS)
     for name in names:
@@ -322,7 +324,7 @@ def cmd_validate(args) -> int:
 
 
 def default_impl() -> str:
-    from .labs import REPO_ROOT
+    from grader.course import REPO_ROOT
 
     return "solutions" if (REPO_ROOT / "solutions").is_dir() else "labs"
 
@@ -339,10 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from datamodules import DataError
-
-    from .intake import IntakeError
-    from .labs import LabError
-    from .release import ReleaseError
+    from grader.course import LabError
+    from grader.instructor.release import ReleaseError
+    from grader.judge.intake import IntakeError
 
     args = build_parser().parse_args(argv)
     try:

@@ -13,7 +13,7 @@ def zygote():
     Each grading forks its workers from it, so a submission cannot change what the next one sees
     (tests/test_batch.py proves it); one zygote instead of one per module saves its start-up each time.
     """
-    from grader.sandbox import Zygote
+    from grader.sandbox.zygote import Zygote
 
     with Zygote() as z:
         yield z

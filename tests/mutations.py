@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from grader.audit import apply, audit_lab, variants_of
-from grader.catalog import checks_of
-from grader.grade import grade
-from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, choose_identity
+from grader.course import REPO_ROOT, checks_of
+from grader.instructor.audit import apply, audit_lab, variants_of
+from grader.judge.grade import grade
+from grader.sandbox.identity import choose_identity
+from grader.sandbox.limits import Limits
 
 LIMITS = Limits(call_seconds=10, import_seconds=10)
 

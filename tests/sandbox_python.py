@@ -1,6 +1,6 @@
 """An interpreter that user nobody can run, for the tests that grade as root or as nobody.
 
-As root the grader drops submitted code to user ``nobody`` (``grader.sandbox.choose_identity``),
+As root the grader drops submitted code to user ``nobody`` (``grader.sandbox.identity.choose_identity``),
 which needs a Python it can read: the interpreter, its standard library, torch, Lightning. A
 Python under /root (pyenv) or a venv whose base lives there is out of its reach, so the tests make
 one themselves, once per interpreter and project state, and keep it for the next run:
@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 
 OPT_VENV = Path("/opt/litlabs-venv/bin/python")  # what .ci/sandbox-env makes
-IMPORTS = "torch, lightning, torchmetrics, torchvision, grader.sandbox"  # what a grading worker needs
+IMPORTS = "torch, lightning, torchmetrics, torchvision, grader.sandbox.zygote"  # what a grading worker needs
 LAYOUT = 2  # of the folder made below: a change makes a new one
 
 
@@ -84,8 +84,8 @@ SANDBOX_PYTHON = _ChosenPath()
 # --- choosing ---------------------------------------------------------------------------------
 
 def _choose() -> Path:
-    from grader.labs import REPO_ROOT
-    from grader.sandbox import _others_can_read
+    from grader.course import REPO_ROOT
+    from grader.sandbox.identity import _others_can_read
 
     if os.geteuid() != 0:
         raise Unavailable("needs root: these tests grade as root, which runs submitted code as user nobody, and "
@@ -115,7 +115,7 @@ def _choose() -> Path:
 
 def _unreadable_here() -> list[str]:
     """What of the current interpreter user nobody cannot read (the files choose_identity looks at)."""
-    from grader.sandbox import _others_can_read, interpreter_files
+    from grader.sandbox.identity import _others_can_read, interpreter_files
 
     return [str(p) for p in interpreter_files() if not _others_can_read(p)]
 
@@ -133,10 +133,10 @@ def _unusable(python: Path) -> str:
 
 def _as_nobody(python: Path) -> None:
     """Import torch, Lightning and the grader with python as user nobody; raise Unavailable with what went wrong."""
-    from grader.labs import REPO_ROOT
+    from grader.course import REPO_ROOT
 
     code = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); import {IMPORTS}; "
-            "from grader.sandbox import interpreter_files; print(*interpreter_files(), sep='\\n')")
+            "from grader.sandbox.identity import interpreter_files; print(*interpreter_files(), sep='\\n')")
     runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
     if runuser is None:
         raise Unavailable("there is no runuser command (util-linux) to run a program as user nobody")
@@ -149,7 +149,7 @@ def _as_nobody(python: Path) -> None:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise Unavailable(f"user nobody cannot import {IMPORTS} with {python} ({last})")
-    from grader.sandbox import _others_can_read
+    from grader.sandbox.identity import _others_can_read
 
     hidden = [p for p in done.stdout.split() if not _others_can_read(Path(p))]
     if hidden:  # what the grader itself will look at before it drops to nobody
@@ -173,7 +173,7 @@ def cache_key() -> str:
     """What the made interpreter depends on: this interpreter, its installed packages, this checkout."""
     from importlib.metadata import distributions
 
-    from grader.labs import REPO_ROOT
+    from grader.course import REPO_ROOT
 
     installed = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata["Name"]})
     facts = [LAYOUT, os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, sys.version, str(REPO_ROOT),
@@ -239,7 +239,7 @@ def _make(root: Path) -> None:
     root.chmod(0o755)
     base = Path(os.path.realpath(sys.base_prefix))
     base_python = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
-    from grader.sandbox import _others_can_read
+    from grader.sandbox.identity import _others_can_read
 
     if _others_can_read(base_python) and _others_can_read(Path(os.__file__)):
         new_base, new_python = base, base_python

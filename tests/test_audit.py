@@ -5,15 +5,15 @@ import textwrap
 
 import pytest
 
-from grader.audit import Alternative, AuditError, Mistake, apply, variants_of
-from grader.labs import LABS, REPO_ROOT
+from grader.course import LABS, REPO_ROOT
+from grader.instructor.audit import Alternative, AuditError, Mistake, apply, variants_of
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 
 # An instructor's table: one mistake the checks catch, one they cannot (the optimizer is the handout's
 # choice but nothing trains long enough to tell Adam from SGD here), and one correct alternative.
 TABLE = textwrap.dedent('''
-    from grader.audit import Alternative, Mistake
+    from grader.instructor.audit import Alternative, Mistake
 
     MISTAKES = [
         Mistake("gradient with the wrong sign", replace=[("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a")]),
@@ -63,7 +63,7 @@ def test_a_malformed_or_stale_table_is_named(tmp_path):
     with pytest.raises(AuditError, match=r"logreg.py: cannot be read \(SyntaxError"):
         variants_of("logreg", [tmp_path], shipped=False)
     (tmp_path / "logreg.py").write_text("MISTAKES = [('a', 'b')]\n")
-    with pytest.raises(AuditError, match="must hold grader.audit.Mistake"):
+    with pytest.raises(AuditError, match="must hold grader.instructor.audit.Mistake"):
         variants_of("logreg", [tmp_path], shipped=False)
     with pytest.raises(AuditError, match="edit 1's text is not in the reference"):
         apply(REFERENCE, Mistake("stale", replace=[("text the reference does not hold", "")]))

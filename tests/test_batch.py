@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sandbox_python import sandbox_python
 
-from grader import grade as grade_module
-from grader.batch import grade_all
 from grader.cli import main
-from grader.labs import REPO_ROOT
+from grader.course import REPO_ROOT
+from grader.instructor.grade_all import grade_all
+from grader.judge import grade as grade_module
 
 
 @pytest.fixture(autouse=True)
 def walls_behind_the_policy(monkeypatch):
-    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    """Several submissions here break the static policy (grader/judge/policy.py) on purpose, to reach the walls behind
     it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
     policy's own verdicts)."""
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")
@@ -236,7 +236,7 @@ def test_ctrl_c_keeps_the_rows_already_graded_and_leaves_no_process(tmp_path):
     import signal
     import time
 
-    from grader.sandbox import descendants
+    from grader.sandbox.processes import descendants
 
     students = {f"s{i}": (at_top("while True:\n    pass\n") if i == 1 else REFERENCE,) for i in range(4)}
     make_submissions(tmp_path, students)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from grader.labs import REPO_ROOT
+from grader.course import REPO_ROOT
 
 
 def run_benchmark(name, *args):
@@ -37,7 +37,7 @@ def test_grade_batch_prints_the_rate_and_the_marginal_time_per_student():
 
 
 def test_landlock_setup_prints_its_cost():
-    from grader.landlock import abi_version
+    from grader.sandbox.landlock import abi_version
 
     if not abi_version():
         pytest.skip("this kernel has no Landlock")

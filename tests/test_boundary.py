@@ -5,7 +5,7 @@ about itself: they look at the processes of the machine, at the folders, at the 
 what the judge decodes. Each scenario runs in a real grading process started with the
 interpreter user nobody can run: as root (each submission then runs as a uid of its own) and as
 user nobody (the worker is the grader's own user), with and without Landlock. The static policy
-(``grader/policy.py``) would refuse these submissions before they run; they go to the sandbox
+(``grader/judge/policy.py``) would refuse these submissions before they run; they go to the sandbox
 directly to prove the walls behind it.
 """
 import json
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sandbox_python import sandbox_python
 
-from grader.labs import REPO_ROOT
+from grader.course import REPO_ROOT
 
 HOSTILE = textwrap.dedent('''
     import io, os, socket, struct, time
@@ -100,8 +100,11 @@ HOSTILE = textwrap.dedent('''
 DRIVER = textwrap.dedent('''
     import json, os, sys, time
     from pathlib import Path
-    from grader import processes
-    from grader.sandbox import Limits, Sandbox, SubmissionError, Zygote, choose_identity
+    from grader.sandbox import processes
+    from grader.sandbox.client import Sandbox
+    from grader.sandbox.identity import choose_identity
+    from grader.sandbox.limits import Limits, SubmissionError
+    from grader.sandbox.zygote import Zygote
 
     folder, groups = Path(sys.argv[1]), json.loads(sys.argv[2])
     answers, uids, folders = [], [], []

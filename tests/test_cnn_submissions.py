@@ -16,7 +16,7 @@ from mutations import (
     failed,
 )
 
-from grader.grade import NoChecksSelected
+from grader.judge.grade import NoChecksSelected
 
 CNN = LabSources("cnn")
 audit = audited("cnn")

@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 from sandbox_python import sandbox_python
 
-from grader.grade import grade
-from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, Sandbox, choose_identity, landlock_abi
+from grader.course import REPO_ROOT
+from grader.judge.grade import grade
+from grader.sandbox.client import Sandbox
+from grader.sandbox.identity import choose_identity, landlock_abi
+from grader.sandbox.limits import Limits
 
 
 @pytest.fixture(autouse=True)
 def walls_behind_the_policy(monkeypatch):
-    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    """Several submissions here break the static policy (grader/judge/policy.py) on purpose, to reach the walls behind
     it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
     policy's own verdicts)."""
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")
@@ -314,7 +316,7 @@ class _Killed(BaseException):
 
 
 def test_a_judge_killed_in_the_middle_of_hiding_leaves_its_guardian_the_originals(tmp_path, monkeypatch):
-    from grader import sandbox
+    from grader.sandbox import hiding as sandbox
 
     monkeypatch.setattr(sandbox, "HIDDEN_STATE_DIR", tmp_path / "state")
     private = [tmp_path / "solutions", tmp_path / "hidden"]
@@ -339,7 +341,7 @@ def test_a_judge_killed_in_the_middle_of_hiding_leaves_its_guardian_the_original
 
 
 def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_path):
-    from grader.worker import _allow_around, allowed_paths
+    from grader.sandbox.worker import _allow_around, allowed_paths
 
     for folder in ("site-packages/solutions", "site-packages/torch", "site-packages/numpy", "stdlib"):
         (tmp_path / folder).mkdir(parents=True)
@@ -348,7 +350,7 @@ def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_p
         _allow_around(str(path), [str(tmp_path / "site-packages" / "solutions")], found)
     assert found == [str(tmp_path / "site-packages" / "numpy"), str(tmp_path / "site-packages" / "torch"),
                      str(tmp_path / "stdlib")]
-    from grader.sandbox import private_paths
+    from grader.sandbox.identity import private_paths
 
     private = private_paths()
     assert str(REPO_ROOT / "solutions") in private and str(REPO_ROOT / "grader") in private
@@ -361,7 +363,7 @@ def test_the_allow_list_never_holds_a_private_folder_or_anything_above_one(tmp_p
 def test_a_graded_submission_whose_attacks_are_refused_fails_those_checks_with_one_line(zygote, tmp_path, planted):
     from gradescope_format import assert_gradescope_results
 
-    from grader.report import write_json_atomically
+    from grader.files import write_json_atomically
 
     reference = (REPO_ROOT / "solutions" / "logreg.py").read_text()
     attack = (f"def sigmoid(z):\n"

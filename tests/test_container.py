@@ -1,8 +1,8 @@
 """Grading in a small container (Gradescope's default: 768 MB, half a CPU).
 
 The judge loads its data without Lightning (``datamodules.splits``), forks the zygote right after
-importing torch so that torch's pages are shared (``grader.sandbox.Zygote``), and run_autograder's
-supervisor (``grader/gradescope/supervise.py``) says in results.json why a killed grading has no
+importing torch so that torch's pages are shared (``grader.sandbox.zygote.Zygote``), and run_autograder's
+supervisor (``grader/instructor/gradescope/supervise.py``) says in results.json why a killed grading has no
 results and leaves no process behind. The slow test grades every lab's reference under Docker-like
 cgroup limits (benchmarks/grade_reference.py's ``DockerLimits``) and expects full marks.
 """
@@ -21,7 +21,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SUPERVISE = REPO / "grader" / "gradescope" / "supervise.py"
+SUPERVISE = REPO / "grader" / "instructor" / "gradescope" / "supervise.py"
 
 
 def _benchmark():
@@ -58,10 +58,10 @@ def test_judge_data_is_the_datamodules_data(name, options):
 def test_judge_loads_data_and_starts_its_zygote_without_lightning():
     done = _python("""
         import sys
-        from grader.sandbox import Zygote
+        from grader.sandbox.zygote import Zygote
         with Zygote() as zygote:
             zygote.wait_ready()
-            from grader.convergence import offline_data, training_splits
+            from grader.kit.convergence import offline_data, training_splits
             offline_data("mnist").split("test"), offline_data("mnist", (0, 1)).split("train"), training_splits("mnist")
             print(zygote.forked, zygote.why_not_forked or "-", "lightning" in sys.modules)
     """)
@@ -78,7 +78,10 @@ def test_forked_zygote_is_as_clean_as_a_fresh_interpreter(tmp_path):
     done = _python(f"""
         import json, os, sys
         from pathlib import Path
-        from grader.sandbox import Sandbox, Zygote, choose_identity, worker_env
+        from grader.sandbox.client import Sandbox
+        from grader.sandbox.identity import choose_identity
+        from grader.sandbox.limits import worker_env
+        from grader.sandbox.zygote import Zygote
         zygote = Zygote()
         zygote.wait_ready()
         pid = zygote.process.pid
@@ -110,7 +113,7 @@ def test_forked_zygote_is_as_clean_as_a_fresh_interpreter(tmp_path):
 def test_zygote_sees_its_cwd_and_the_judges_death(tmp_path):
     judge = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import os, sys, time
-        from grader.sandbox import Zygote
+        from grader.sandbox.zygote import Zygote
         zygote = Zygote()
         zygote.wait_ready()
         os.makedirs(os.path.join(zygote.home, "sandboxes", "submission-x"))
@@ -132,13 +135,13 @@ def test_zygote_sees_its_cwd_and_the_judges_death(tmp_path):
 
 def test_no_fork_from_a_process_that_loaded_labelled_data_or_ran_torch():
     done = _python("""
-        from grader.sandbox import Zygote
+        from grader.sandbox.zygote import Zygote
         from datamodules.splits import note_labelled_data
         note_labelled_data()  # as reading a data set does
         with Zygote() as zygote:
             zygote.wait_ready()
             print(zygote.forked, zygote.why_not_forked)
-        from grader.convergence import offline_data
+        from grader.kit.convergence import offline_data
         offline_data("digits")  # loads labels and runs torch operations (its thread pool starts)
         with Zygote() as zygote:
             zygote.wait_ready()
@@ -195,7 +198,7 @@ def test_supervisor_says_out_of_memory(tmp_path):
 
 @pytest.mark.slow
 def test_every_reference_gets_full_marks_in_one_gb_and_half_a_cpu(tmp_path):
-    from grader.labs import LABS
+    from grader.course import LABS
 
     bench = _benchmark()
     figures = []

@@ -12,13 +12,13 @@ from gradescope_format import assert_gradescope_results
 from sandbox_python import sandbox_python
 
 from grader.cli import main
-from grader.labs import REPO_ROOT
-from grader.sandbox import _others_can_read, interpreter_files
+from grader.course import REPO_ROOT
+from grader.sandbox.identity import _others_can_read, interpreter_files
 
 
 @pytest.fixture(autouse=True)
 def walls_behind_the_policy(monkeypatch):
-    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    """Several submissions here break the static policy (grader/judge/policy.py) on purpose, to reach the walls behind
     it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
     policy's own verdicts)."""
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")
@@ -125,7 +125,7 @@ def test_without_root_or_a_readable_interpreter_the_report_says_so(tmp_path, cap
 
 def test_as_root_with_a_python_nobody_cannot_read_the_identity_says_so(tmp_path, monkeypatch):
     """The same message whatever this machine's layout: a file of the installation that nobody cannot read."""
-    import grader.sandbox as sandbox
+    import grader.sandbox.identity as sandbox
 
     hidden = tmp_path / "private" / "torch" / "__init__.py"  # pytest's tmp_path lies in a folder only we can enter
     hidden.parent.mkdir(parents=True)

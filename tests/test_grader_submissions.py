@@ -22,15 +22,16 @@ from mutations import (
     audited,
 )
 
-from grader.grade import grade
-from grader.labs import REPO_ROOT
-from grader.report import write_json_atomically
-from grader.sandbox import Limits, choose_identity
+from grader.course import REPO_ROOT
+from grader.files import write_json_atomically
+from grader.judge.grade import grade
+from grader.sandbox.identity import choose_identity
+from grader.sandbox.limits import Limits
 
 
 @pytest.fixture(autouse=True)
 def walls_behind_the_policy(monkeypatch):
-    """Several submissions here break the static policy (grader/policy.py) on purpose, to reach the walls behind
+    """Several submissions here break the static policy (grader/judge/policy.py) on purpose, to reach the walls behind
     it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
     policy's own verdicts)."""
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")

@@ -12,7 +12,7 @@ import pytest
 from sandbox_python import SANDBOX_PYTHON, sandbox_python
 
 from grader.cli import main
-from grader.labs import LABS, REPO_ROOT
+from grader.course import LABS, REPO_ROOT
 
 
 def test_bundle_follows_gradescope_layout(tmp_path):
@@ -90,7 +90,7 @@ def test_run_autograder_grades_reference_stub_and_broken_submissions(fake_autogr
 @pytest.mark.slow
 def test_run_autograder_refuses_to_run_code_as_root(fake_autograder, tmp_path):
     # Needs an interpreter that user nobody cannot run (one under /root); in a venv others can read it cannot happen.
-    from grader.sandbox import choose_identity
+    from grader.sandbox.identity import choose_identity
     if os.geteuid() != 0 or choose_identity().isolated:
         pytest.skip("this interpreter can be run by user nobody, so the grader would not refuse")
     env = {**os.environ, "LITLABS_AUTOGRADER_ROOT": str(fake_autograder), "LITLABS_PYTHON": sys.executable}

@@ -5,7 +5,7 @@ source would write it (see its docstring), tagged with its lab, the category of 
 it attacks (README, "Threat model"), the checks it targets (a -k expression) and its honest
 control in tests/hostile/controls/. Every attack is graded twice:
 
-- with the static policy (grader/policy.py) on, as every grading runs: it scores no more than its
+- with the static policy (grader/judge/policy.py) on, as every grading runs: it scores no more than its
   control (most are refused before they run, with the line that broke the rules);
 - with the policy off, so that the walls behind it are what is tested: it still scores no more
   than its control, the grading ends ``graded`` (never a grader error) within its time budget,
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import processes
-from grader.grade import grade
-from grader.labs import REPO_ROOT
-from grader.sandbox import Limits, choose_identity, landlock_abi
+from grader.course import REPO_ROOT
+from grader.judge.grade import grade
+from grader.sandbox import processes
+from grader.sandbox.identity import choose_identity, landlock_abi
+from grader.sandbox.limits import Limits
 
 HOSTILE = REPO_ROOT / "tests" / "hostile"
 LIMITS = Limits(call_seconds=10, import_seconds=15, total_seconds=120)

@@ -1,4 +1,4 @@
-"""grader/policy.py: the static integrity policy and the labs' scoped rules, on honest and on hostile source.
+"""grader/judge/policy.py: the static integrity policy and the labs' scoped rules, on honest and on hostile source.
 
 Honest code is every reference and stub, every deliberately wrong but honest submission the other tests
 grade (read from their tables here, without importing them), the differently written Lab 1 submission,
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import policy
-from grader.policy import (
+from grader.judge import policy
+from grader.judge.policy import (
     AUTOGRAD,
     HAND_WRITTEN_BACKWARD,
     LAB_RULES,
@@ -117,7 +117,7 @@ def graded_mistakes() -> tuple[dict[tuple[str, str], str], list[str]]:
     """(lab, name) -> the submission, for every mistake and alternative of the audit's tables
     (grader/mistakes, pinned and independent students'); and the tables that could not be read
     (a test fails on them, collection does not)."""
-    from grader.audit import AuditError, apply, variants_of
+    from grader.instructor.audit import AuditError, apply, variants_of
 
     found, unreadable = {}, []
     for lab in LABS:
@@ -933,10 +933,10 @@ HOSTILE = {  # family -> [(source, what the report must say)]
         ("import ctypes\nctypes.pythonapi\n", "imports ctypes"),
     ],
     "sys.modules and the grader": [
-        ("import sys\nworker = sys.modules['grader.worker']\n", "imports sys"),
-        ("import torch\nworker = torch.sys.modules['grader.worker']\n", "reaches the sys module through torch"),
-        ("import warnings\nworker = warnings.sys.modules['grader.worker']\n", "reaches the sys module through warnings"),
-        ("from grader.worker import _REAL_ENGINE\n", "imports _REAL_ENGINE from grader.worker"),
+        ("import sys\nworker = sys.modules['grader.sandbox.worker']\n", "imports sys"),
+        ("import torch\nworker = torch.sys.modules['grader.sandbox.worker']\n", "reaches the sys module through torch"),
+        ("import warnings\nworker = warnings.sys.modules['grader.sandbox.worker']\n", "reaches the sys module through warnings"),
+        ("from grader.sandbox.worker import _REAL_ENGINE\n", "imports _REAL_ENGINE from grader.sandbox.worker"),
         ("from solutions.mlp import *\n", "imports everything from solutions.mlp"),
         ("import importlib\nm = importlib.import_module('grader')\n", "imports importlib"),
     ],
@@ -1247,7 +1247,7 @@ def test_evasion_dunders_called_by_hand_and_super_with_arguments():
 
 def test_evasion_system_modules_and_functions_reached_through_allowed_modules():
     cases = {
-        "import torch\nworker = torch.sys.modules['grader.worker']\n": "reaches the sys module through torch",
+        "import torch\nworker = torch.sys.modules['grader.sandbox.worker']\n": "reaches the sys module through torch",
         "import datamodules.pretrained\ndatamodules.pretrained.os.system('id')\n": "datamodules.pretrained.os",
         "import datamodules.base\ndatamodules.base.Path('results.json').write_text('{}')\n":
             "uses datamodules.base.Path",
@@ -1305,7 +1305,7 @@ def test_uses_in_takes_scopes_by_name_by_method_and_by_base_class():
 
 
 def test_lab_rules_cover_every_lab_and_name_the_rule():
-    from grader.labs import LABS as REGISTERED
+    from grader.course import LABS as REGISTERED
 
     assert set(LAB_RULES) == set(REGISTERED)
     assert LAB_RULES["mlp"] == (HAND_WRITTEN_BACKWARD, OWN_SCALAR_AUTOGRAD)

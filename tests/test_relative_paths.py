@@ -11,7 +11,7 @@ import pytest
 from data_files import write_mnist
 
 from grader.cli import main
-from grader.labs import REPO_ROOT
+from grader.course import REPO_ROOT
 
 
 @pytest.fixture

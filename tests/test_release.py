@@ -8,12 +8,11 @@ import sys
 
 import pytest
 
-import grader.release as release_module
-import grader.validate as validate_module
-from grader.catalog import CheckInfo, checks_of
+import grader.instructor.release as release_module
+import grader.instructor.validate as validate_module
 from grader.cli import main
-from grader.labs import LABS, REPO_ROOT
-from grader.release import ReleaseError, find_regions, make_stub
+from grader.course import LABS, REPO_ROOT, CheckInfo, checks_of
+from grader.instructor.release import ReleaseError, find_regions, make_stub
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 
@@ -90,7 +89,7 @@ def test_handout_points_come_from_the_checks(instructor_copy, monkeypatch):
     changed = [CheckInfo(c.name, c.title, c.points + (1 if i == 0 else 0), c.hidden, c.hint)
                for i, c in enumerate(checks)]
     real = checks_of
-    monkeypatch.setattr("grader.catalog.checks_of",
+    monkeypatch.setattr("grader.course.checks_of",
                         lambda lab, include_hidden=True: changed if lab == "logreg" else real(lab, include_hidden))
     diffs = release_module.release(check=True)
     assert len(diffs) == 1 and "labs/logreg.md" in diffs[0]
@@ -106,7 +105,8 @@ def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
     assert not (out / "grader" / "mistakes").exists()  # the audit's tables quote the reference
     # A solution line is secret unless the stub or the grader's own machinery holds it anyway ("return loss").
     public = (REPO_ROOT / "labs" / f"{lab}.py").read_text() + "".join(
-        path.read_text() for folder in ("grader", "datamodules") for path in (REPO_ROOT / folder).glob("*.py"))
+        path.read_text() for folder in ("grader", "datamodules") for path in (REPO_ROOT / folder).rglob("*.py")
+        if not {"checks", "hidden", "mistakes"} & set(path.relative_to(REPO_ROOT).parts))
     secrets = [line for line in solution_lines((REPO_ROOT / "solutions" / f"{lab}.py").read_text())
                if line not in public]
     hidden_source = (REPO_ROOT / "grader" / "hidden" / f"test_{lab}.py").read_text()
@@ -175,7 +175,7 @@ def test_a_bad_verdict_in_a_log_says_what_is_wrong_on_its_line():
 
 @pytest.mark.slow
 def test_validate_catches_checks_that_pass_on_the_stub_or_fail_on_the_reference(tmp_path, monkeypatch):
-    from grader.sandbox import Zygote
+    from grader.sandbox.zygote import Zygote
 
     # The "stub" is the reference itself: every check passes on it.
     monkeypatch.setattr(validate_module, "generated_files",

@@ -6,8 +6,9 @@ import torch
 from test_train import _train_here, _train_subprocess
 
 from datamodules import build_datamodule
-from datamodules.pretrained import SHIPPED_ROTATION, DigitBackbone, load_backbone, pretrain_rotation_backbone
+from datamodules.pretrained import SHIPPED_ROTATION, DigitBackbone, load_backbone
 from grader.cli import main
+from grader.instructor.backbones import pretrain_rotation_backbone
 from solutions.rotation import LinearProbe, RotationPretext, probe_accuracy, rotate_batch
 from solutions.transfer import TransferClassifier
 
@@ -19,7 +20,7 @@ PROBE_TOLERANCE = 0.1
 
 
 def test_pretraining_twice_on_one_machine_makes_the_same_bits():
-    """`python -m datamodules.pretrained` repeats itself exactly on one machine (a short run of the same loop)."""
+    """`python -m grader.instructor.backbones` repeats itself exactly on one machine (a short run of the same loop)."""
     first, second = (pretrain_rotation_backbone(rotate_batch, images_per_class=10, epochs=1) for _ in range(2))
     assert sorted(first) == sorted(second) == sorted(torch.load(SHIPPED_ROTATION, weights_only=True))
     assert all(torch.equal(first[name], second[name]) for name in first)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from grader.cli import main
-from grader.train import train_lab
-from grader.trainer import TrainConfig
+from grader.training.train import train_lab
+from grader.training.trainer import TrainConfig
 
 
 def test_reference_softmax_regression_reaches_90_percent_offline(tmp_path):

@@ -8,8 +8,9 @@ from data_files import write_cifar10
 from test_train import _train_here, _train_subprocess
 
 from datamodules import DataError, build_datamodule
-from datamodules.pretrained import SHIPPED, DigitBackbone, load_backbone, pretrain_digit_backbone
+from datamodules.pretrained import SHIPPED, DigitBackbone, load_backbone
 from grader.cli import main
+from grader.instructor.backbones import pretrain_digit_backbone
 from labs.common import fit_and_test
 from solutions.transfer import TARGET_CLASSES, TransferClassifier
 
@@ -21,7 +22,7 @@ PROBE_TOLERANCE = 0.1
 
 
 def test_pretraining_twice_on_one_machine_makes_the_same_bits():
-    """`python -m datamodules.pretrained` repeats itself exactly on one machine (a short run of the same loop)."""
+    """`python -m grader.instructor.backbones` repeats itself exactly on one machine (a short run of the same loop)."""
     first, second = (pretrain_digit_backbone(epochs=1, images_per_class=20) for _ in range(2))
     assert sorted(first) == sorted(second) == sorted(torch.load(SHIPPED, weights_only=True))
     assert all(torch.equal(first[name], second[name]) for name in first)
@@ -36,7 +37,7 @@ def linear_probe_accuracy(backbone) -> float:
 
 
 def test_the_shipped_backbone_serves_as_well_as_one_pretrained_here():
-    """The checkpoint cannot rot: a backbone made here by `python -m datamodules.pretrained` (whose bits may
+    """The checkpoint cannot rot: a backbone made here by `python -m grader.instructor.backbones` (whose bits may
     differ from the shipped ones on another machine) carries the linear probe as far as the shipped one."""
     fresh = DigitBackbone()
     fresh.load_state_dict(pretrain_digit_backbone())
@@ -47,9 +48,10 @@ def test_the_shipped_backbone_serves_as_well_as_one_pretrained_here():
 
 
 def test_check_reports_whether_this_machine_makes_the_shipped_bits_and_never_fails(monkeypatch, capsys):
-    import datamodules.pretrained as pretrained
+    import datamodules.pretrained
+    import grader.instructor.backbones as pretrained
 
-    shipped = {name: torch.load(path, weights_only=True) for name, path in pretrained.SHIPPED_FILES.items()}
+    shipped = {name: torch.load(path, weights_only=True) for name, path in datamodules.pretrained.SHIPPED_FILES.items()}
     monkeypatch.setattr(pretrained, "pretrain_digit_backbone", lambda: shipped["digits04"])
     monkeypatch.setattr(pretrained, "pretrain_rotation_backbone", lambda rotate_batch: shipped["rotation"])
     assert pretrained.main(["--check"]) == 0

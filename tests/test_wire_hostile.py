@@ -23,8 +23,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from grader import wire
-from grader.wire import WireError, check_plain, decode_reply, encode_reply, to_plain
+from grader.sandbox import wire
+from grader.sandbox.wire import WireError, check_plain, decode_reply, encode_reply, to_plain
 
 # --- forging ------------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect, meta
-from grader.convergence import fit_and_score, require_learning
-from grader.expect import random_tensor as _random
-from grader.grade import Program
+from grader.kit import devices as meta
+from grader.kit import expect
+from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.expect import random_tensor as _random
+from grader.kit.program import Program
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
@@ -351,7 +352,7 @@ def test_batchnorm_gradients_match_autograd(submission):
 
 def _digit():
     """A normalised training image from the offline MNIST data (the judge's copy)."""
-    from grader.convergence import offline_data
+    from grader.kit.convergence import offline_data
 
     return offline_data("mnist").split("train")[0][0]
 
@@ -593,7 +594,7 @@ def test_lenet5_learns_mnist(submission):
       "schedule stepped every batch.")
 def test_lenet5_training_setup_is_the_handouts(submission):
     """LeNet5: each stage's figures, augmentation while training only, SGD (Nesterov, weight decay) at lr, one-cycle"""
-    from grader.lifecycle import require_augmentation, require_optimizer, require_stages
+    from grader.kit.lifecycle import require_augmentation, require_optimizer, require_stages
 
     x, y = _random(12, 1, 28, 28, seed=12), torch.arange(12) % 10
     require_stages(submission, "LeNet5", {"augment": False}, x, y)

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
-from grader.convergence import fit_and_score, require_learning
-from grader.expect import random_labels as _labels
-from grader.expect import random_tensor as _random
-from grader.grade import Program
-from grader.modules import optimizer_groups
+from grader.kit import expect
+from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.expect import random_labels as _labels
+from grader.kit.expect import random_tensor as _random
+from grader.kit.modules import optimizer_groups
+from grader.kit.program import Program
 
 points, hint = pytest.mark.points, pytest.mark.hint
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect, meta
-from grader.convergence import fit_and_score, require_learning
-from grader.expect import random_labels as _labels
-from grader.expect import random_tensor as _random
-from grader.grade import Program
+from grader.kit import devices as meta
+from grader.kit import expect
+from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.expect import random_labels as _labels
+from grader.kit.expect import random_tensor as _random
+from grader.kit.program import Program
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
@@ -622,7 +623,7 @@ def test_mlp_drops_out_after_each_hidden_activation(submission):
       "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
 def test_mlp_training_setup_is_the_handouts(submission):
     """MLP: its own loss in training_step, each stage's figures, shifts while training only, SGD (Nesterov) at lr"""
-    from grader.lifecycle import require_augmentation, require_optimizer, require_stages
+    from grader.kit.lifecycle import require_augmentation, require_optimizer, require_stages
 
     x, y = _random(12, 1, 28, 28, seed=12), _labels(12, 10, seed=12)
     require_stages(submission, "MLP", {"dropout": 0.0}, x, y, loss_node="SoftmaxCrossEntropyFunctionBackward")

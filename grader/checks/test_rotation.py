@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect, meta
-from grader.convergence import cpu_budget, offline_data
-from grader.expect import random_tensor as _random
-from grader.grade import Program
-from grader.modules import (
+from grader.kit import devices as meta
+from grader.kit import expect
+from grader.kit.convergence import cpu_budget, offline_data
+from grader.kit.expect import random_tensor as _random
+from grader.kit.modules import (
     BACKBONE_PARAMETERS,
     BATCHNORMS,
     batch_companions,
@@ -21,7 +21,7 @@ from grader.modules import (
     read,
     small_backbone,
 )
-from grader.sandbox import SubmissionError
+from grader.kit.program import Program, SubmissionError
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
@@ -363,7 +363,7 @@ def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission)
       "figures; LinearProbe's stages score the class labels, each in its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """RotationPretext and LinearProbe: each stage (train, validation, test) logs its own loss and accuracy"""
-    from grader.lifecycle import require_stages
+    from grader.kit.lifecycle import require_stages
 
     x, y = _random(6, 1, 28, 28, seed=14), torch.arange(6) % 10
     require_stages(submission, "RotationPretext", {}, x, y, judged=judge_rotations(x),

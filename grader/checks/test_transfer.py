@@ -7,11 +7,10 @@ with the trainer factory and brings back their state before and after, which is 
 import pytest
 import torch
 
-from grader import expect
-from grader.convergence import cpu_budget, offline_data
-from grader.expect import random_tensor as _random
-from grader.grade import Program
-from grader.modules import (
+from grader.kit import expect
+from grader.kit.convergence import cpu_budget, offline_data
+from grader.kit.expect import random_tensor as _random
+from grader.kit.modules import (
     BACKBONE_PARAMETERS,
     BATCHNORMS,
     batch_companions,
@@ -22,6 +21,7 @@ from grader.modules import (
     read,
     small_backbone,
 )
+from grader.kit.program import Program
 
 points, hint = pytest.mark.points, pytest.mark.hint
 
@@ -334,7 +334,7 @@ def test_compare_regimes_runs_every_regime_at_every_budget(submission):
 @hint("The given hooks: each stage (train, validation, test) updates and logs its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """TransferClassifier: each stage (train, validation, test) logs its own loss and accuracy"""
-    from grader.lifecycle import require_stages
+    from grader.kit.lifecycle import require_stages
 
     x, y = _random(6, 1, 9, 9, seed=14), torch.arange(6) % 3
     require_stages(submission, "TransferClassifier", {"backbone": small_backbone(), "num_classes": 3,

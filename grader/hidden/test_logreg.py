@@ -3,10 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect, meta
 from grader.checks.test_logreg import _labels, _random
-from grader.convergence import fit_and_score, require_learning
-from grader.grade import Program
+from grader.kit import devices as meta
+from grader.kit import expect
+from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.program import Program
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

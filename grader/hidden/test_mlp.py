@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import expect
 from grader.checks.test_mlp import _random, compare_value_expressions
-from grader.convergence import fit_and_score, require_learning
-from grader.grade import Program
+from grader.kit import expect
+from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.program import Program
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

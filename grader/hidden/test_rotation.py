@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from grader import expect
 from grader.checks.test_rotation import judge_rotations
-from grader.expect import random_tensor as _random
-from grader.grade import Program
-from grader.modules import small_backbone
+from grader.kit import expect
+from grader.kit.expect import random_tensor as _random
+from grader.kit.modules import small_backbone
+from grader.kit.program import Program
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

@@ -1,9 +1,9 @@
 """Hidden checks for Lab 4: graded, shown after grades are published, never shipped to students."""
 import pytest
 
-from grader import expect
 from grader.checks.test_transfer import _train
-from grader.modules import changed, learned
+from grader.kit import expect
+from grader.kit.modules import changed, learned
 
 points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 

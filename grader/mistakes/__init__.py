@@ -1,4 +1,4 @@
-"""Each lab's tables of mistakes and correct alternatives, read by ``litlabs audit`` (grader/audit.py).
+"""Each lab's tables of mistakes and correct alternatives, read by ``litlabs audit`` (grader/instructor/audit.py).
 
 ``LAB.py`` is the pinned table: each mistake names the checks that must fail on it, and the tests
 assert exactly that. ``students/LAB.py`` holds mistakes and alternatives written by independent

@@ -3,7 +3,7 @@
 Shipped with the instructor repository only: the edits quote the reference.
 """
 
-from grader.audit import Mistake
+from grader.instructor.audit import Mistake
 
 MISTAKES = [
     Mistake(

@@ -5,7 +5,7 @@ control: cnn_slow_lr.py
 effect: error
 
 to_plain clones every tensor in the worker, which would materialise a huge expanded tensor there (and fail on
-the worker's memory cap); the submission replaces grader.wire.to_plain (the name to_plain's recursion uses) so
+the worker's memory cap); the submission replaces grader.sandbox.wire.to_plain (the name to_plain's recursion uses) so
 that tensors go out as they are. Outside fit LeNet5 returns a 10^6 × 10^6 view of one number (stride 0):
 torch.save writes one element and the strides, the 256 MiB frame limit is not reached, and in the judge
 torch.isfinite(value) tries to allocate 10^12 bytes: a RuntimeError in the judge → grader error. (A smaller
@@ -350,7 +350,7 @@ def _as_is(value):
     return value
 
 
-_sys.modules["grader.wire"].to_plain = _as_is
+_sys.modules["grader.sandbox.wire"].to_plain = _as_is
 _honest_forward = LeNet5.forward
 
 

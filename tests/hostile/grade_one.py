@@ -35,7 +35,7 @@ def main():
     lab = args.lab or meta["lab"]
     keyword = args.keyword or meta.get("targets")
     sys.path.insert(0, args.root)
-    from grader.grade import grade
+    from grader.judge.grade import grade
 
     folder = tempfile.mkdtemp(prefix="hostile-sub-")
     os.chmod(folder, 0o755)

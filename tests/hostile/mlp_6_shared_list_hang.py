@@ -4,11 +4,11 @@ targets: dropout_eval_mode_and_edge_cases
 control: mlp_slow_lr.py
 effect: hang
 
-The reply is checked by grader.wire.check_plain, which walks it recursively with a depth limit (20) but no
+The reply is checked by grader.sandbox.wire.check_plain, which walks it recursively with a depth limit (20) but no
 limit on the number of nodes and no memo. dropout returns a list nested 18 deep in which each level holds the
 same sub-list 64 times: torch.save memoises it, so the frame is a few hundred bytes, and torch.load(weights_only)
 rebuilds the sharing. The worker's own to_plain (which would walk it too) is bypassed by replacing the module
-global grader.wire.to_plain that its recursion calls. check_plain then visits 64^18 nodes in the judge, which
+global grader.sandbox.wire.to_plain that its recursion calls. check_plain then visits 64^18 nodes in the judge, which
 has no deadline of its own: the grading never ends.
 
 (The rest is the control verbatim; the attack is marked ATTACK.)
@@ -484,7 +484,7 @@ _honest_dropout = dropout
 
 def dropout(x, p, training):
     if not training:
-        wire = _sys.modules["grader.wire"]
+        wire = _sys.modules["grader.sandbox.wire"]
         wire.to_plain = lambda value: value  # the worker's to_plain recurses through this name
         node = [0.0]
         for _ in range(18):

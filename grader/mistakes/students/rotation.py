@@ -6,7 +6,7 @@ make them (``kind``, ``why``). ``litlabs audit`` grades them with the pinned tab
 full grading, trainings included).
 """
 
-from grader.audit import Alternative, Mistake
+from grader.instructor.audit import Alternative, Mistake
 
 MISTAKES = [
     Mistake(

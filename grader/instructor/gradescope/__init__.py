@@ -13,7 +13,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from ..labs import REPO_ROOT, get_lab
+from grader.course import REPO_ROOT, get_lab
 
 HERE = Path(__file__).resolve().parent
 MISTAKES_DIR = REPO_ROOT / "grader" / "mistakes"  # `litlabs audit`'s tables quote the reference: never shipped

@@ -72,7 +72,7 @@ def labs_submitted(directories) -> list[str]:
 
     Raises IntakeError when there is none: the user then names the lab with --lab.
     """
-    from .labs import LABS
+    from grader.course import LABS
 
     found = set()
     for directory in directories:

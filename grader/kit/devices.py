@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 
-from . import expect
-from .grade import Program, Ref
-from .sandbox import SubmissionError
+from grader.kit import expect
+from grader.kit.program import Program, Ref
+from grader.sandbox.limits import SubmissionError
 
 ADVICE = "make new tensors on the input's device (torch.zeros_like, torch.arange(..., device=x.device))"
 

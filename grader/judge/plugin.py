@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from .expect import CheckFailed
-from .sandbox import SubmissionError
+from grader.kit.expect import CheckFailed
+from grader.sandbox.limits import SubmissionError
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import expect
-from .grade import Program
+from grader.kit import expect
+from grader.kit.program import Program
 
 STAGES = (("training", "train"), ("validation", "val"), ("test", "test"))  # hook prefix, logged name
 

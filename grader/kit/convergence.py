@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import torch
 
-from . import expect
+from grader.kit import expect
 
 
 @lru_cache(maxsize=4)

@@ -10,10 +10,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .grade import grade
-from .labs import REPO_ROOT, get_lab
-from .release import generated_files
-from .sandbox import Zygote, choose_identity
+from grader.course import REPO_ROOT, get_lab
+from grader.instructor.release import generated_files
+from grader.judge.grade import grade
+from grader.sandbox.identity import choose_identity
+from grader.sandbox.zygote import Zygote
 
 
 @dataclass

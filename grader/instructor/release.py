@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .labs import LABS, REPO_ROOT
+from grader.course import LABS, REPO_ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 TODO = re.compile(r"^\s*# TODO:?\s?(.*)$")
@@ -104,7 +104,7 @@ POINTS_PLACEHOLDER = "<!-- litlabs:points -->"
 
 def points_table(lab: str) -> str:
     """The handout's table of visible checks and their points, and the hidden total."""
-    from .catalog import checks_of
+    from grader.course import checks_of
 
     checks = checks_of(lab)
     visible = [c for c in checks if not c.hidden]

@@ -59,7 +59,7 @@ def batch_companions(program, model) -> tuple:
     depend on its companions; in eval mode they do not. This is what the layer does, not what its
     ``training`` flag says (a submission can make the flag say anything).
     """
-    from .expect import random_tensor
+    from grader.kit.expect import random_tensor
 
     image = random_tensor(1, 1, 9, 9, seed=41)
     first = program.call(model, "forward", torch.cat([image, random_tensor(3, 1, 9, 9, seed=42)]))
@@ -69,7 +69,7 @@ def batch_companions(program, model) -> tuple:
 
 def depends_on_companions(got, refs, what: str) -> bool:
     """True if the image's logits changed with its batch companions (see ``batch_companions``)."""
-    from . import expect
+    from grader.kit import expect
 
     first, second = (expect.tensor(got[ref], what, floating=True, finite=True) for ref in refs)
     if first.ndim < 1 or first.shape != second.shape or len(first) != 4:
@@ -84,8 +84,8 @@ def optimizer_groups(submission, cls: str, init: dict) -> list:
 
     Returns them as plain data: a list of dicts whose "params" are tensors.
     """
-    from .expect import CheckFailed
-    from .grade import Program
+    from grader.kit.expect import CheckFailed
+    from grader.kit.program import Program
 
     what = f"{cls}.configure_optimizers"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from datamodules import build_datamodule
-
-from .labs import LabError, data_shape_kwargs, get_lab, implementation_path, load_module
-from .trainer import TrainConfig, build_trainer, next_version, plot_comparison, plot_learning_curves
+from grader.course import LabError, data_shape_kwargs, get_lab, implementation_path, load_module
+from grader.training.plots import plot_comparison, plot_learning_curves
+from grader.training.trainer import TrainConfig, build_trainer, next_version
 
 VERSION_VARIABLE = "LITLABS_RUN_VERSION"
 
@@ -101,7 +101,7 @@ def _fit(lab, model_name, spec, module, path, datamodule, config, console, model
 
 def _experiment(lab, name, function, config, console) -> dict:
     """Run a lab's experiment (a function returning {row: {column: accuracy}}); print it and plot it."""
-    from .trainer import _quiet_lightning
+    from grader.training.trainer import _quiet_lightning
 
     _quiet_lightning()  # the experiment builds its own Trainers
     table = function(seed=config.seed, accelerator=config.accelerator)  # "auto" is the Trainer's to resolve

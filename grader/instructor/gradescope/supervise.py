@@ -101,7 +101,7 @@ def kill_leftovers() -> int:
 
 def remove_left_homes() -> None:
     """Remove the zygote folders (submitted files) of judges that are gone: a zygote killed here had no
-    time to (see grader.sandbox.remove_stale_homes, which the next grading would run)."""
+    time to (see grader.sandbox.zygote.remove_stale_homes, which the next grading would run)."""
     import shutil
     import tempfile
     from pathlib import Path

@@ -21,8 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import checks_of
-from .labs import REPO_ROOT, LabError, get_lab
+from grader.course import REPO_ROOT, LabError, checks_of, get_lab
 
 MISTAKES_DIR = REPO_ROOT / "grader" / "mistakes"  # the pinned tables: each mistake names the checks that catch it
 STUDENTS_DIR = MISTAKES_DIR / "students"  # written by independent students: "caught by some check" is the bar
@@ -81,7 +80,7 @@ def _load_file(path: Path) -> tuple[list[Mistake], list[Alternative]]:
     for table, entries, kind in (("MISTAKES", mistakes, Mistake), ("ALTERNATIVES", alternatives, Alternative)):
         wrong = next((entry for entry in entries if type(entry) is not kind), None)  # Alternative is a Mistake too
         if wrong is not None:
-            raise AuditError(f"{path}: {table} must hold grader.audit.{kind.__name__}, not {type(wrong).__name__}")
+            raise AuditError(f"{path}: {table} must hold grader.instructor.audit.{kind.__name__}, not {type(wrong).__name__}")
     return mistakes, alternatives
 
 
@@ -186,8 +185,9 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
 
     ``quick``: each mistake only with the checks its ``checks`` expression selects.
     """
-    from .batch import STUDENT_TIMEOUT, _grade_students
-    from .sandbox import choose_identity, hidden_from_sandbox, paths_to_hide
+    from grader.instructor.grade_all import STUDENT_TIMEOUT, _grade_students
+    from grader.sandbox.hiding import hidden_from_sandbox, paths_to_hide
+    from grader.sandbox.identity import choose_identity
 
     started = time.monotonic()
     lab_info = get_lab(lab)

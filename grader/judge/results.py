@@ -1,13 +1,10 @@
-"""Grading results: Gradescope's results.json, written atomically, and a rich table."""
+"""Grading results: Gradescope's results.json, written atomically, and a rich table.
+"""
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .plugin import Outcome
+from grader.judge.plugin import Outcome
 
 # A row's status: the submission was graded (whatever it earned), or the grader failed.
 GRADED, GRADER_ERROR = "graded", "grader error"
@@ -74,30 +71,6 @@ def merge(parts: list[Results]) -> Results:
             merged.problem = "; ".join(filter(None, [merged.problem, f"{part.lab}: {part.problem}"]))
     merged.execution_time = sum(p.execution_time for p in parts)
     return merged
-
-
-def write_text_atomically(text: str, path: str | Path) -> Path:
-    """Write text to a temporary file beside path, then rename it over path.
-
-    A reader sees the old file or the whole new one, never half of it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
-
-
-def write_json_atomically(document: dict, path: str | Path) -> Path:
-    return write_text_atomically(json.dumps(document, indent=2) + "\n", path)
 
 
 def print_table(results: Results, console, show_hidden: bool = True) -> None:

@@ -1,6 +1,6 @@
 """The sandboxed side: a zygote that forks one worker per submission.
 
-Started by ``grader.sandbox.Zygote``, which calls ``zygote_main(CONTROL_FD)``, in a process
+Started by ``grader.sandbox.zygote.Zygote``, which calls ``zygote_main(CONTROL_FD)``, in a process
 forked from the judge right after it imported torch (so torch's pages are shared) or in a fresh
 interpreter. The zygote imports Lightning once (seconds on these machines) and
 never imports submitted code. For each submission it forks a worker that:
@@ -10,7 +10,7 @@ imports of the reference and of the grader, and then serves one request from the
 judge: call a function, run methods of a class, train a LightningModule, evaluate a
 trained state. A worker serves one request and is killed; the next request gets a fresh
 fork, so nothing a submission does in one request (patched modules, globals, threads)
-survives into the next. Replies are plain data (see ``grader.wire``).
+survives into the next. Replies are plain data (see ``grader.sandbox.wire``).
 
 The zygote holds no data with labels: the judge sends a worker the training data it
 may train on and evaluation inputs without their labels.
@@ -34,8 +34,8 @@ import sys
 import traceback
 import types
 
-from grader import processes, wire
-from grader.trainer import TrainConfig, build_trainer
+from grader.sandbox import processes, wire
+from grader.training.trainer import TrainConfig, build_trainer
 
 _to_plain = wire.to_plain
 
@@ -57,7 +57,8 @@ def preload() -> None:
 
     import datamodules.base  # noqa: F401  (the worker's datamodule; the data itself comes from the judge)
     from datamodules.pretrained import SHIPPED_FILES, shipped_state
-    from grader import landlock, trainer  # noqa: F401
+    from grader.sandbox import landlock  # noqa: F401
+    from grader.training import trainer  # noqa: F401
     from labs import common  # noqa: F401  (given code the labs import)
 
     for name in SHIPPED_FILES:
@@ -202,7 +203,7 @@ def _confine(sock: socket.socket, output_fd: int, spec: dict) -> None:
 
     import torch
 
-    from grader.landlock import enforce  # bound now: the grader cannot be imported once it is hidden
+    from grader.sandbox.landlock import enforce  # bound now: the grader cannot be imported once it is hidden
 
     torch.set_num_threads(1)  # same result every time, and no oversubscription
     # The grader's modules leave sys.modules, and importing them (or the reference) is refused. This
@@ -282,7 +283,7 @@ def _grader_modules() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=4)
 def _base_rules(private: tuple[str, ...]):
     """The Landlock rules every worker shares: reading what ``allowed_paths`` allows (a stat per path)."""
-    from grader import landlock
+    from grader.sandbox import landlock
 
     read, _ = allowed_paths(os.devnull, list(private))
     return landlock.rules(read=read)
