@@ -144,6 +144,32 @@ HIDDEN_DIR = REPO_ROOT / "grader" / "hidden"
 PRIVATE_PATHS = (REPO_ROOT / "solutions", HIDDEN_DIR, REPO_ROOT / ".git", REPO_ROOT / "grader" / "mistakes")
 
 
+CHECK_ATTRIBUTE = "litlabs_check"  # where @check (grader.kit.check) puts a check's CheckSpec
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What ``@check(points=…, hint=…)`` declared."""
+
+    points: float
+    hint: str
+
+
+def spec_of(function) -> CheckSpec | None:
+    """The declaration of a check function; None for a function that is not one."""
+    return getattr(function, CHECK_ATTRIBUTE, None)
+
+
+def title_of(function) -> str:
+    """A check's name in reports: its docstring's first line (``@check`` requires one)."""
+    return function.__doc__.strip().splitlines()[0]
+
+
+def is_hidden(path: str | Path) -> bool:
+    """Is the check file at path a hidden one? Its folder alone says: grader/hidden/ is graded, never shipped."""
+    return Path(path).resolve().parent.name == HIDDEN_DIR.name
+
+
 @dataclass(frozen=True)
 class CheckInfo:
     name: str
@@ -159,13 +185,6 @@ def check_files(lab: str, include_hidden: bool = True) -> list[Path]:
     if include_hidden and hidden.exists():
         files.append(hidden)
     return files
-
-
-def _marks(function) -> dict:
-    marks = {}
-    for mark in getattr(function, "pytestmark", []):
-        marks[mark.name] = mark.args[0] if mark.args else True
-    return marks
 
 
 def _load(path: Path):
@@ -184,10 +203,7 @@ def checks_of(lab: str, include_hidden: bool = True) -> list[CheckInfo]:
     for path in check_files(lab, include_hidden):
         module = _load(path)
         for name, function in vars(module).items():
-            if not (name.startswith("test_") and callable(function)):
-                continue
-            marks = _marks(function)
-            title = (function.__doc__ or name).strip().splitlines()[0]
-            found.append(CheckInfo(name, title, float(marks.get("points", 0)), bool(marks.get("hidden", False)),
-                                   str(marks.get("hint", ""))))
+            spec = spec_of(function) if name.startswith("test_") else None
+            if spec is not None:
+                found.append(CheckInfo(name, title_of(function), spec.points, is_hidden(path), spec.hint))
     return found

@@ -4,17 +4,15 @@ Expected values come from torch's own layers (``F.conv2d``, ``F.max_pool2d``,
 ``nn.BatchNorm2d``) computed here in the judge; the submission's objects live in
 the worker, and a ``Program`` builds them there and brings back plain results.
 """
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.kit import devices as meta
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.expect import random_tensor as _random
 from grader.kit.program import Program
-
-points, hint = pytest.mark.points, pytest.mark.hint
 
 
 def _int(value, what):
@@ -39,8 +37,7 @@ OUTPUT_SIZE_CASES = [(28, 5, 1, 0, 1), (28, 5, 1, 2, 1), (32, 3, 2, 1, 1), (7, 3
                      (11, 3, 3, 0, 1), (5, 5, 1, 0, 1), (224, 7, 2, 3, 1), (9, 3, 1, 0, 2), (20, 3, 2, 2, 3)]
 
 
-@points(1)
-@hint("floor((size + 2·padding − dilation·(kernel_size − 1) − 1) / stride) + 1; use // for the floor.")
+@check(points=1, hint="floor((size + 2·padding − dilation·(kernel_size − 1) − 1) / stride) + 1; use // for the floor.")
 def test_conv_output_size_formula(submission):
     """conv_output_size: the output length for strides, paddings and dilations (torch's shapes)"""
     program = Program()
@@ -55,9 +52,9 @@ def test_conv_output_size_formula(submission):
                                      f"padding={padding}, dilation={dilation}): expected {expected}, got {got}")
 
 
-@points(1)
-@hint("One filter per output channel, each of in_channels·kH·kW weights, shared by every position; "
-      "plus one bias per output channel.")
+@check(points=1,
+       hint="One filter per output channel, each of in_channels·kH·kW weights, shared by every position; plus one "
+            "bias per output channel.")
 def test_conv_parameter_count_matches_torch(submission):
     """conv_parameter_count: the number of parameters torch.nn.Conv2d has, with and without bias"""
     cases = [(1, 6, 5, True), (6, 16, 5, True), (3, 64, 3, False), (16, 8, (3, 1), True), (64, 128, 1, False)]
@@ -89,9 +86,9 @@ def _conv_case(case, dtype=torch.float32, seed=0):
     return x, weight, b, stride, padding, text
 
 
-@points(2)
-@hint("F.unfold(x, (kH, kW), padding=..., stride=...) gives (N, C_in·kH·kW, L) columns; weight.reshape(C_out, -1) "
-      "@ columns gives (N, C_out, L); add bias.reshape(1, C_out, 1) and reshape L into (H_out, W_out).")
+@check(points=2,
+       hint="F.unfold(x, (kH, kW), padding=..., stride=...) gives (N, C_in·kH·kW, L) columns; weight.reshape(C_out, "
+            "-1) @ columns gives (N, C_out, L); add bias.reshape(1, C_out, 1) and reshape L into (H_out, W_out).")
 def test_conv2d_matches_torch(submission):
     """conv2d: values match F.conv2d for several shapes, strides and paddings (batch of 1 included), on x's device"""
     program, outs = Program(), []
@@ -128,9 +125,9 @@ def conv2d_gradients(submission, cases):
     return [([got[g] for g in grads], expected, text) for grads, expected, text in found]
 
 
-@points(2)
-@hint("Build the output only from tensor operations (unfold, reshape, @, +) so that autograd can differentiate "
-      "it; a conversion to numpy or a loop that writes into a preallocated tensor breaks the gradient.")
+@check(points=2,
+       hint="Build the output only from tensor operations (unfold, reshape, @, +) so that autograd can differentiate "
+            "it; a conversion to numpy or a loop that writes into a preallocated tensor breaks the gradient.")
 def test_conv2d_gradients_match_autograd(submission):
     """conv2d: gradients w.r.t. x, weight and bias match F.conv2d's, in float32 and to 1e-9 in float64"""
     cases = [(CONV_CASES[0], torch.float32, 1e-4), (CONV_CASES[2], torch.float32, 1e-4),
@@ -142,9 +139,9 @@ def test_conv2d_gradients_match_autograd(submission):
                          atol=atol, rtol=atol)
 
 
-@points(1)
-@hint("Write the convolution yourself with F.unfold and a matrix product: F.conv2d, torch.conv2d and "
-      "nn.Conv2d's forward are what this lab replaces.")
+@check(points=1,
+       hint="Write the convolution yourself with F.unfold and a matrix product: F.conv2d, torch.conv2d and "
+            "nn.Conv2d's forward are what this lab replaces.")
 def test_conv2d_is_written_by_hand(submission):
     """conv2d: its output does not come from torch's own convolution"""
     submission.follows("own convolution and pooling")  # the source, read in the judge: node names can be forged
@@ -163,9 +160,9 @@ def test_conv2d_is_written_by_hand(submission):
 POOL_CASES = [((2, 3, 8, 8), 2, None), ((1, 2, 7, 9), 3, 2), ((2, 1, 6, 6), (2, 3), 1), ((1, 4, 5, 5), 5, None)]
 
 
-@points(2)
-@hint("F.unfold(x, kernel, stride=stride) gives each window as a column; reshape to (N, C, kH·kW, L) and take "
-      ".max(dim=2).values — its gradient goes to the first maximum of a window, as F.max_pool2d's does.")
+@check(points=2,
+       hint="F.unfold(x, kernel, stride=stride) gives each window as a column; reshape to (N, C, kH·kW, L) and take "
+            ".max(dim=2).values — its gradient goes to the first maximum of a window, as F.max_pool2d's does.")
 def test_max_pool2d_matches_torch(submission):
     """max_pool2d: values and gradients match F.max_pool2d, windows with tied maxima included, by hand"""
     program, cases = Program(), []
@@ -272,9 +269,9 @@ def batches_of(shape, count, seed):
     return [_random(*shape, seed=seed + i) * (1 + shift.abs()) + shift for i in range(count)]
 
 
-@points(2)
-@hint("Normalise with the batch's biased variance (x.var(..., unbiased=False)); update running_var with the "
-      "unbiased one (× m/(m − 1), m = N·H·W) and momentum: new = (1 − momentum)·old + momentum·batch value.")
+@check(points=2,
+       hint="Normalise with the batch's biased variance (x.var(..., unbiased=False)); update running_var with the "
+            "unbiased one (× m/(m − 1), m = N·H·W) and momentum: new = (1 − momentum)·old + momentum·batch value.")
 def test_batchnorm_training_mode_matches_torch(submission):
     """BatchNorm2d in training mode: outputs and running statistics match nn.BatchNorm2d over 4 batches"""
     submission.follows("own batch norm")  # torch's batch norm, renamed, would match bit for bit
@@ -297,9 +294,9 @@ def test_batchnorm_training_mode_matches_torch(submission):
                                  "or every batch's graph stays alive in them")
 
 
-@points(2)
-@hint("In eval mode (self.training is False) normalise with running_mean and running_var, not the batch: then "
-      "an image's output is the same in a batch of 1 and in a batch of 8.")
+@check(points=2,
+       hint="In eval mode (self.training is False) normalise with running_mean and running_var, not the batch: then "
+            "an image's output is the same in a batch of 1 and in a batch of 8.")
 def test_batchnorm_eval_mode_uses_running_statistics(submission):
     """BatchNorm2d in eval mode: normalises with the running statistics, the same for a batch of 1"""
     batches = batches_of((6, 4, 3, 3), 3, seed=11)
@@ -308,9 +305,9 @@ def test_batchnorm_eval_mode_uses_running_statistics(submission):
                       init=(4,), gamma=_random(4, seed=3) + 1, beta=_random(4, seed=4))
 
 
-@points(1)
-@hint("Use the names torch uses — weight, bias (parameters), running_mean, running_var, num_batches_tracked "
-      "(buffers, with register_buffer) — so a state_dict loads in either layer.")
+@check(points=1,
+       hint="Use the names torch uses — weight, bias (parameters), running_mean, running_var, num_batches_tracked "
+            "(buffers, with register_buffer) — so a state_dict loads in either layer.")
 def test_batchnorm_state_dict_is_interchangeable_with_torch(submission):
     """BatchNorm2d: its state_dict has nn.BatchNorm2d's keys and shapes, and loads torch's strictly"""
     reference = torch.nn.BatchNorm2d(5)
@@ -337,9 +334,9 @@ def test_batchnorm_state_dict_is_interchangeable_with_torch(submission):
         expect.close(got[out], reference(x), "BatchNorm2d with nn.BatchNorm2d's state_dict loaded, in eval mode")
 
 
-@points(1)
-@hint("Compute the output with differentiable tensor operations only; inside torch.no_grad() update the "
-      "running buffers, never the output.")
+@check(points=1,
+       hint="Compute the output with differentiable tensor operations only; inside torch.no_grad() update the "
+            "running buffers, never the output.")
 def test_batchnorm_gradients_match_autograd(submission):
     """BatchNorm2d: gradients w.r.t. x, γ and β in training mode match nn.BatchNorm2d's"""
     batches = batches_of((5, 3, 3, 2), 2, seed=50)
@@ -357,9 +354,9 @@ def _digit():
     return offline_data("mnist").split("train")[0][0]
 
 
-@points(1)
-@hint("v2 transforms take any structure: transform(image, label) returns (new image, label) with the label "
-      "as it was; v2.ToDtype(torch.float32) makes the image float32.")
+@check(points=1,
+       hint="v2 transforms take any structure: transform(image, label) returns (new image, label) with the label as "
+            "it was; v2.ToDtype(torch.float32) makes the image float32.")
 def test_transforms_keep_the_shape_the_label_and_give_float32(submission):
     """train_transforms / eval_transforms: (C, H, W) float32 images of the same size, labels untouched"""
     program, cases = Program(), []
@@ -389,9 +386,9 @@ def _transformed(submission, name, images, seed):
     return [expect.tensor(got[out], name) for out in outs]
 
 
-@points(1)
-@hint("Evaluation must not be random; training augmentation draws from torch's global generator, so "
-      "torch.manual_seed repeats it. Use v2.RandomCrop with padding, not your own random module.")
+@check(points=1,
+       hint="Evaluation must not be random; training augmentation draws from torch's global generator, so "
+            "torch.manual_seed repeats it. Use v2.RandomCrop with padding, not your own random module.")
 def test_train_transform_is_random_but_seeded_and_eval_is_fixed(submission):
     """train_transforms: random, repeated exactly under the same seed; eval_transforms leaves an image as it is"""
     images = [_digit()] + [_random(1, 28, 28, seed=s) for s in range(7)]
@@ -415,9 +412,10 @@ def edge_shift(image, dy, dx, reach):
     return padded[:, reach + dy: reach + dy + height, reach + dx: reach + dx + width]
 
 
-@points(1)
-@hint("v2.RandomCrop(image_size, padding=max_shift, padding_mode='edge'): every shift from −max_shift to "
-      "+max_shift pixels, the border repeated rather than zeros or a wrap-around; eval_transforms crops the centre.")
+@check(points=1,
+       hint="v2.RandomCrop(image_size, padding=max_shift, padding_mode='edge'): every shift from −max_shift to "
+            "+max_shift pixels, the border repeated rather than zeros or a wrap-around; eval_transforms crops the "
+            "centre.")
 def test_train_transform_shifts_by_up_to_max_shift_with_edge_padding(submission):
     """train_transforms: each image moved by at most max_shift pixels, edge-padded, every shift possible; eval
     crops the centre"""
@@ -446,9 +444,9 @@ def test_train_transform_shifts_by_up_to_max_shift_with_edge_padding(submission)
 
 # --- Part 5: LeNet-5 -----------------------------------------------------------------------
 
-@points(1)
-@hint("The second pooling leaves 16 maps of h×w; compute h and w with conv_output_size from input_shape "
-      "instead of writing 5 (it is 6 for a 32×32 input).")
+@check(points=1,
+       hint="The second pooling leaves 16 maps of h×w; compute h and w with conv_output_size from input_shape "
+            "instead of writing 5 (it is 6 for a 32×32 input).")
 def test_lenet5_gives_logits_of_the_right_shape(submission):
     """LeNet5.forward: (N, num_classes) logits for 28×28 and 32×32 inputs, batch of 1 included"""
     cases = [({}, _random(1, 1, 28, 28)), ({}, _random(5, 1, 28, 28, seed=1)),
@@ -487,9 +485,9 @@ def lenet5_parameter_count(channels=1, height=28, width=28, num_classes=10, batc
     return conv + norm + sum(a * b + b for a, b in zip(dense[:-1], dense[1:]))
 
 
-@points(1)
-@hint("conv 5×5 (6, then 16 filters) with batch norm and no conv bias, or bias and no batch norm; then fully "
-      "connected layers of 120, 84 and num_classes units.")
+@check(points=1,
+       hint="conv 5×5 (6, then 16 filters) with batch norm and no conv bias, or bias and no batch norm; then fully "
+            "connected layers of 120, 84 and num_classes units.")
 def test_lenet5_has_the_notes_architecture(submission):
     """LeNet5: the handout's layers in order (torch's BatchNorm2d) and parameter count — 61,728 with batch norm,
     61,706 without (28×28 input)"""
@@ -529,9 +527,9 @@ def test_lenet5_has_the_notes_architecture(submission):
             raise expect.CheckFailed(f"LeNet5({init}) has {count:,} parameters, expected {expected:,}: {shapes}")
 
 
-@points(1)
-@hint("Build the features from this lab's Conv2d and MaxPool2d (they call your conv2d and max_pool2d), not "
-      "torch.nn.Conv2d / nn.MaxPool2d.")
+@check(points=1,
+       hint="Build the features from this lab's Conv2d and MaxPool2d (they call your conv2d and max_pool2d), not "
+            "torch.nn.Conv2d / nn.MaxPool2d.")
 def test_lenet5_is_built_from_the_labs_layers(submission):
     """LeNet5: its logits come through your conv2d and max_pool2d; the Conv2d and MaxPool2d modules pass every
     setting on"""
@@ -557,9 +555,9 @@ def test_lenet5_is_built_from_the_labs_layers(submission):
                                  f"max_pool2d; autograd nodes found: {', '.join(nodes)}")
 
 
-@points(1)
-@hint("Lightning calls model.eval() before validation and testing; nothing in forward may force batch norm "
-      "back into training mode (no F.batch_norm(..., training=True), no .train() inside forward).")
+@check(points=1,
+       hint="Lightning calls model.eval() before validation and testing; nothing in forward may force batch norm "
+            "back into training mode (no F.batch_norm(..., training=True), no .train() inside forward).")
 def test_lenet5_in_eval_mode_does_not_depend_on_the_batch(submission):
     """LeNet5 in eval mode: an image gets the same logits alone as in a batch (batch norm uses running statistics)"""
     x = _random(8, 1, 28, 28, seed=4)
@@ -576,9 +574,9 @@ def test_lenet5_in_eval_mode_does_not_depend_on_the_batch(submission):
                  atol=1e-4, rtol=1e-4)
 
 
-@points(3)
-@hint("If the loss does not fall, check conv2d and the optimizer; if it falls but accuracy stays low, check that "
-      "ReLU follows every layer but the last and that the classifier sees all 16·h·w features.")
+@check(points=3,
+       hint="If the loss does not fall, check conv2d and the optimizer; if it falls but accuracy stays low, check "
+            "that ReLU follows every layer but the last and that the classifier sees all 16·h·w features.")
 def test_lenet5_learns_mnist(submission):
     """LeNet5 learns MNIST: held-out accuracy ≥ 0.95 after 3 epochs (no augmentation), training loss falls"""
     before, after, accuracy = fit_and_score(
@@ -587,11 +585,11 @@ def test_lenet5_learns_mnist(submission):
     require_learning(before, after, accuracy, min_accuracy=0.95, loss_fall=0.3)
 
 
-@points(1)
-@hint("The given hooks: each stage updates and logs its own figures from F.cross_entropy of the logits, "
-      "training_step returns the loss, augmentation (one shift per image) runs while training and only with "
-      "augment=True, and the optimizer is SGD (Nesterov momentum 0.9, weight decay 5e-4) with a one-cycle "
-      "schedule stepped every batch.")
+@check(points=1,
+       hint="The given hooks: each stage updates and logs its own figures from F.cross_entropy of the logits, "
+            "training_step returns the loss, augmentation (one shift per image) runs while training and only with "
+            "augment=True, and the optimizer is SGD (Nesterov momentum 0.9, weight decay 5e-4) with a one-cycle "
+            "schedule stepped every batch.")
 def test_lenet5_training_setup_is_the_handouts(submission):
     """LeNet5: each stage's figures, augmentation while training only, SGD (Nesterov, weight decay) at lr, one-cycle"""
     from grader.kit.lifecycle import require_augmentation, require_optimizer, require_stages

@@ -3,24 +3,20 @@
 Expected values come from torch's own functions and autograd, computed here in
 the judge; the submission is reached only through the ``submission`` fixture.
 """
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.expect import random_labels as _labels
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import optimizer_groups
 from grader.kit.program import Program
 
-points, hint = pytest.mark.points, pytest.mark.hint
-
-
 # --- Part 1: the perceptron ---------------------------------------------------------
 
-@points(1)
-@hint("On a mistake, err = y − ŷ is +1 or −1; move w by lr·err·x and b by lr·err.")
+@check(points=1, hint="On a mistake, err = y − ŷ is +1 or −1; move w by lr·err·x and b by lr·err.")
 def test_perceptron_updates_on_a_mistake(submission):
     """perceptron_step moves w and b on a misclassified example"""
     w, b = torch.tensor([1.0, -2.0, 0.5]), torch.tensor(0.25)
@@ -36,9 +32,9 @@ def test_perceptron_updates_on_a_mistake(submission):
         expect.close(expect.tensor(got_b, "perceptron_step's b").reshape(()), b + lr * err, "perceptron_step's b", case)
 
 
-@points(1)
-@hint("The perceptron only learns from mistakes: when ŷ equals y, err is 0. ŷ = 1 exactly when wᵀx + b > 0 "
-      "(not ≥ 0), and b counts.")
+@check(points=1,
+       hint="The perceptron only learns from mistakes: when ŷ equals y, err is 0. ŷ = 1 exactly when wᵀx + b > 0 "
+            "(not ≥ 0), and b counts.")
 def test_perceptron_keeps_weights_when_right(submission):
     """perceptron_step leaves w and b alone on a correctly classified example"""
     w = torch.tensor([1.0, -2.0, 0.5])
@@ -53,8 +49,7 @@ def test_perceptron_keeps_weights_when_right(submission):
         expect.close(expect.tensor(got_b, "perceptron_step's b").reshape(()), b, "perceptron_step's b", case)
 
 
-@points(1)
-@hint("Return new tensors (w + lr·err·x builds one); w += … or w.add_(…) changes the caller's weights.")
+@check(points=1, hint="Return new tensors (w + lr·err·x builds one); w += … or w.add_(…) changes the caller's weights.")
 def test_perceptron_leaves_its_inputs_alone(submission):
     """perceptron_step returns new tensors and leaves the w and b it was given unchanged"""
     w, b, x = torch.tensor([1.0, -2.0, 0.5]), torch.tensor(0.25), torch.tensor([0.0, 1.0, 0.0])
@@ -69,9 +64,9 @@ def test_perceptron_leaves_its_inputs_alone(submission):
 
 # --- Part 2: the logistic neuron ----------------------------------------------------
 
-@points(1)
-@hint("σ(z) = 1 / (1 + e^(−z)), applied elementwise; keep the input's shape and dtype. For z < 0 use "
-      "e^z / (1 + e^z): 1 − σ(−z) loses every digit once σ(z) is below float32's precision.")
+@check(points=1,
+       hint="σ(z) = 1 / (1 + e^(−z)), applied elementwise; keep the input's shape and dtype. For z < 0 use e^z / (1 "
+            "+ e^z): 1 − σ(−z) loses every digit once σ(z) is below float32's precision.")
 def test_sigmoid_values_and_shapes(submission):
     """sigmoid matches σ(z) for several shapes and dtypes"""
     for shape in [(1,), (5,), (3, 4), (2, 3, 5)]:
@@ -84,9 +79,9 @@ def test_sigmoid_values_and_shapes(submission):
                  atol=0.0, rtol=1e-4)
 
 
-@points(1)
-@hint("e^(−z) overflows for z = −1000. Both σ(z) = 1/(1+e^(−z)) and σ(z) = e^z/(1+e^z) are exact; "
-      "use each where its exponent is ≤ 0.")
+@check(points=1,
+       hint="e^(−z) overflows for z = −1000. Both σ(z) = 1/(1+e^(−z)) and σ(z) = e^z/(1+e^z) are exact; use each "
+            "where its exponent is ≤ 0.")
 def test_sigmoid_is_stable(submission):
     """sigmoid is finite and exact for z = ±1000, and so is its gradient"""
     z = torch.tensor([-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0])
@@ -103,8 +98,7 @@ def test_sigmoid_is_stable(submission):
                  f"z = {z.tolist()}")
 
 
-@points(1)
-@hint("The loss is the *mean* over the batch of −[y·log a + (1−y)·log(1−a)] with a = σ(z).")
+@check(points=1, hint="The loss is the *mean* over the batch of −[y·log a + (1−y)·log(1−a)] with a = σ(z).")
 def test_binary_cross_entropy_values(submission):
     """binary_cross_entropy equals the mean Bernoulli negative log-likelihood"""
     for n in (1, 7, 64):
@@ -114,9 +108,9 @@ def test_binary_cross_entropy_values(submission):
                      "binary_cross_entropy", f"N = {n}", atol=1e-5)
 
 
-@points(1)
-@hint("log(σ(z)) is −inf in floating point for z = −1000. Rewrite the loss in terms of z: "
-      "max(z, 0) − z·y + log(1 + e^(−|z|)).")
+@check(points=1,
+       hint="log(σ(z)) is −inf in floating point for z = −1000. Rewrite the loss in terms of z: max(z, 0) − z·y + "
+            "log(1 + e^(−|z|)).")
 def test_binary_cross_entropy_is_stable(submission):
     """binary_cross_entropy is finite and exact for logits of ±1000"""
     logits = torch.tensor([1000.0, -1000.0, 1000.0, -1000.0])
@@ -132,8 +126,8 @@ def autograd_logistic_gradients(x, y, w, b):
     return w.grad, b.grad
 
 
-@points(2)
-@hint("∂L/∂w = (1/N)·Σ (aᵢ − yᵢ)·xᵢ: check the sign of (a − y) and that you average over the N examples.")
+@check(points=2,
+       hint="∂L/∂w = (1/N)·Σ (aᵢ − yᵢ)·xᵢ: check the sign of (a − y) and that you average over the N examples.")
 def test_logistic_gradients_match_autograd(submission):
     """logistic_gradients equals autograd's gradient of the mean BCE"""
     submission.follows("gradients by hand")  # the handout: no autograd here, the formula (read off the source)
@@ -149,8 +143,7 @@ def test_logistic_gradients_match_autograd(submission):
 
 # --- Part 3: softmax regression -----------------------------------------------------
 
-@points(1)
-@hint("Normalise along the class dimension (dim=1), so that each *row* sums to 1.")
+@check(points=1, hint="Normalise along the class dimension (dim=1), so that each *row* sums to 1.")
 def test_softmax_values_and_shapes(submission):
     """softmax matches e^z / Σ e^z along the classes, for several shapes"""
     for n, c in [(1, 2), (4, 10), (7, 3)]:
@@ -159,8 +152,7 @@ def test_softmax_values_and_shapes(submission):
                      f"logits of shape ({n}, {c})")
 
 
-@points(1)
-@hint("e^1000 overflows. Subtracting the row's maximum from every logit leaves the softmax unchanged.")
+@check(points=1, hint="e^1000 overflows. Subtracting the row's maximum from every logit leaves the softmax unchanged.")
 def test_softmax_is_stable(submission):
     """softmax is finite and exact for logits of ±1000"""
     logits = torch.tensor([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0]])
@@ -168,8 +160,8 @@ def test_softmax_is_stable(submission):
                  f"logits {logits.tolist()}")
 
 
-@points(1)
-@hint("Cross-entropy from logits: −z_t + log Σ_k e^(z_k), averaged over the batch; t is the example's label.")
+@check(points=1,
+       hint="Cross-entropy from logits: −z_t + log Σ_k e^(z_k), averaged over the batch; t is the example's label.")
 def test_cross_entropy_values(submission):
     """cross_entropy equals the mean multi-class negative log-likelihood"""
     for n, c in [(1, 2), (5, 10), (32, 3)]:
@@ -178,9 +170,9 @@ def test_cross_entropy_values(submission):
                      "cross_entropy", f"logits of shape ({n}, {c})", atol=1e-5)
 
 
-@points(1)
-@hint("log(softmax) underflows to −inf for very negative logits: compute log-probabilities directly "
-      "with the log-sum-exp trick.")
+@check(points=1,
+       hint="log(softmax) underflows to −inf for very negative logits: compute log-probabilities directly with the "
+            "log-sum-exp trick.")
 def test_cross_entropy_is_stable(submission):
     """cross_entropy is finite and exact for logits of ±1000"""
     logits = torch.tensor([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]])
@@ -191,8 +183,8 @@ def test_cross_entropy_is_stable(submission):
 
 # --- Part 4: the LightningModules ---------------------------------------------------
 
-@points(2)
-@hint("sgd_step must apply w := w − lr·∂L/∂w and b := b − lr·∂L/∂b with the gradients of logistic_gradients.")
+@check(points=2,
+       hint="sgd_step must apply w := w − lr·∂L/∂w and b := b − lr·∂L/∂b with the gradients of logistic_gradients.")
 def test_binary_sgd_step_moves_weights_by_minus_lr_grad(submission):
     """BinaryLogisticRegression.sgd_step moves w and b by exactly −lr·gradient"""
     n, d, lr = 16, 6, 0.5
@@ -207,8 +199,8 @@ def test_binary_sgd_step_moves_weights_by_minus_lr_grad(submission):
                  "(the loss before the update)", atol=1e-6)
 
 
-@points(1)
-@hint("Validation and test only measure: _eval_step computes the loss and metrics and must not call sgd_step.")
+@check(points=1,
+       hint="Validation and test only measure: _eval_step computes the loss and metrics and must not call sgd_step.")
 def test_binary_validation_and_test_leave_the_weights_alone(submission):
     """BinaryLogisticRegression's validation_step and test_step do not change w and b"""
     n, d = 16, 6
@@ -221,9 +213,9 @@ def test_binary_validation_and_test_leave_the_weights_alone(submission):
         expect.close(expect.tensor(got["state"]["b"], "b").reshape(()), b, f"b after {step}")
 
 
-@points(1)
-@hint("configure_optimizers is given: plain torch.optim.SGD over self.parameters() at self.hparams.lr. And the "
-      "linear layer keeps its bias (nn.Linear's default).")
+@check(points=1,
+       hint="configure_optimizers is given: plain torch.optim.SGD over self.parameters() at self.hparams.lr. And the "
+            "linear layer keeps its bias (nn.Linear's default).")
 def test_softmax_regression_trains_w_and_b_by_plain_sgd_at_its_lr(submission):
     """SoftmaxRegression's optimizer is plain SGD over W and b, at the lr given (0.05 by default)"""
     for init, lr in [({"num_features": 7, "num_classes": 3}, 0.05), ({"num_features": 7, "num_classes": 3,
@@ -244,9 +236,9 @@ def test_softmax_regression_trains_w_and_b_by_plain_sgd_at_its_lr(submission):
                                      f"{'Adam-like betas, ' if 'betas' in group else ''}{wrong}")
 
 
-@points(1)
-@hint("forward must flatten each example to a vector (keep the batch dimension) and return raw logits "
-      "of shape (N, num_classes), not probabilities.")
+@check(points=1,
+       hint="forward must flatten each example to a vector (keep the batch dimension) and return raw logits of shape "
+            "(N, num_classes), not probabilities.")
 def test_softmax_regression_forward_shapes(submission):
     """SoftmaxRegression.forward gives (N, C) logits for vectors and images, batch size 1 included"""
     for init, x in [({"num_features": 7, "num_classes": 3}, _random(1, 7, scale=5)),
@@ -266,8 +258,7 @@ def test_softmax_regression_forward_shapes(submission):
                                      "it must return logits — the loss applies the softmax itself")
 
 
-@points(1)
-@hint("The training loss is cross_entropy of forward's logits — no softmax before it.")
+@check(points=1, hint="The training loss is cross_entropy of forward's logits — no softmax before it.")
 def test_softmax_regression_trains_on_cross_entropy_of_logits(submission):
     """SoftmaxRegression.training_step returns the cross-entropy of forward's logits"""
     x, y = _random(8, 7, seed=3), _labels(8, 3, seed=3)
@@ -280,9 +271,9 @@ def test_softmax_regression_trains_on_cross_entropy_of_logits(submission):
                  F.cross_entropy(expect.tensor(logits, "forward"), y), "training_step's loss", atol=1e-5)
 
 
-@points(3)
-@hint("If the loss does not fall, check the loss and the learning rate; if it falls but accuracy stays low, "
-      "check forward and how predictions are made from the logits.")
+@check(points=3,
+       hint="If the loss does not fall, check the loss and the learning rate; if it falls but accuracy stays low, "
+            "check forward and how predictions are made from the logits.")
 def test_softmax_regression_converges(submission):
     """SoftmaxRegression learns MNIST: held-out accuracy ≥ 0.85 after 5 epochs, training loss falls"""
     before, after, accuracy = fit_and_score(

@@ -7,18 +7,16 @@ judge. The submission's objects (Values, Functions, modules) live in the worker;
 import math
 import random
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.kit import devices as meta
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.expect import random_labels as _labels
 from grader.kit.expect import random_tensor as _random
 from grader.kit.program import Program
-
-points, hint = pytest.mark.points, pytest.mark.hint
 
 
 def _number(value, what):
@@ -112,9 +110,9 @@ def _case(text, inputs):
     return f"Value: {text} with {', '.join(f'{n} = {x:g}' for n, x in zip('abcdefgh', inputs))}"
 
 
-@points(2)
-@hint("Each operation adds (upstream grad) × (its local derivative) to each input's grad; the table in the "
-      "notes gives the local derivatives of add, mul, pow and relu.")
+@check(points=2,
+       hint="Each operation adds (upstream grad) × (its local derivative) to each input's grad; the table in the "
+            "notes gives the local derivatives of add, mul, pow and relu.")
 def test_value_operators_match_autograd(submission):
     """Value: every operator's value and gradients match torch autograd (at 0 too)"""
     cases = [(text, build, inputs) for text, build in OPERATORS for inputs in [(1.5, -2.0), (-0.5, 3.0)]]
@@ -142,9 +140,9 @@ def random_expression(rng, depth):
     return (lambda a, b, c: combine(left(a, b, c), right(a, b, c))), f"({left_text} {op} {right_text})"
 
 
-@points(2)
-@hint("backward must visit every node once, after everything that uses it: build a topological order "
-      "of the whole graph first, then call _backward from the output back to the inputs.")
+@check(points=2,
+       hint="backward must visit every node once, after everything that uses it: build a topological order of the "
+            "whole graph first, then call _backward from the output back to the inputs.")
 def test_value_backward_on_random_graphs(submission):
     """Value.backward: random expression graphs with shared sub-expressions match autograd"""
     submission.follows("own scalar autograd")
@@ -161,8 +159,7 @@ def test_value_backward_on_random_graphs(submission):
     compare_value_expressions(submission, cases, what="Value.backward on random graphs")
 
 
-@points(1)
-@hint("A value used k times receives k contributions: add to .grad with +=, never assign it.")
+@check(points=1, hint="A value used k times receives k contributions: add to .grad with +=, never assign it.")
 def test_value_reused_node_accumulates_gradients(submission):
     """Value: a node used k times gets the sum of its k gradient contributions"""
     compare_value_expressions(submission, [("a + a + a + a", lambda a, b: a + a + a + a, (2.0, 0.0)),
@@ -171,9 +168,9 @@ def test_value_reused_node_accumulates_gradients(submission):
                               what="Value: reused nodes")
 
 
-@points(1)
-@hint("backward sets the output's grad to 1 and adds to everything else; it must not reset the grads of the "
-      "leaves, which may already hold a contribution from another graph (torch accumulates the same way).")
+@check(points=1,
+       hint="backward sets the output's grad to 1 and adds to everything else; it must not reset the grads of the "
+            "leaves, which may already hold a contribution from another graph (torch accumulates the same way).")
 def test_value_gradients_accumulate_across_graphs_sharing_a_leaf(submission):
     """Value.backward: two graphs sharing a leaf add their gradients into it, as torch does"""
     program = Program()
@@ -240,8 +237,7 @@ LINEAR_GRADS = ("dX", "dW", "db")
 LINEAR_SHAPES = [(1, 3, 2), (4, 5, 3), (16, 7, 10)]  # (N, D_in, D_out)
 
 
-@points(2)
-@hint("dX = dY·W, dW = dYᵀ·X, db = Σ over the batch of dY: each gradient has the shape of its input.")
+@check(points=2, hint="dX = dY·W, dW = dYᵀ·X, db = Σ over the batch of dY: each gradient has the shape of its input.")
 def test_linear_function_matches_autograd(submission):
     """LinearFunction: output and dX, dW, db match autograd of X·Wᵀ + b (batch of 1 included)"""
     cases = []
@@ -263,9 +259,9 @@ def backward_by_hand(submission, name, inputs, grad_output):
     return submission.run(program, what=f"{name}.backward")[grads]
 
 
-@points(1)
-@hint("Write backward from the saved tensors with matrix products and sums; it may not call autograd "
-      "(torch.autograd.grad or .backward()).")
+@check(points=1,
+       hint="Write backward from the saved tensors with matrix products and sums; it may not call autograd "
+            "(torch.autograd.grad or .backward()).")
 def test_linear_backward_is_written_by_hand(submission):
     """LinearFunction.backward computes the gradients itself, without autograd"""
     submission.follows("hand-written backward")  # the source, read in the judge: the worker could forge the rest
@@ -282,9 +278,9 @@ def test_linear_backward_is_written_by_hand(submission):
 ACTIVATIONS = [("ReLUFunction", torch.relu), ("SigmoidFunction", torch.sigmoid), ("TanhFunction", torch.tanh)]
 
 
-@points(2)
-@hint("Elementwise: multiply the upstream gradient by the local derivative at each position — for sigmoid "
-      "a(1 − a), for tanh 1 − a², for ReLU 1 where the unit was active — no Jacobian matrix needed.")
+@check(points=2,
+       hint="Elementwise: multiply the upstream gradient by the local derivative at each position — for sigmoid a(1 "
+            "− a), for tanh 1 − a², for ReLU 1 where the unit was active — no Jacobian matrix needed.")
 def test_activation_functions_match_autograd(submission):
     """ReLU, Sigmoid and Tanh Functions: values and gradients match torch for several shapes"""
     cases = [dict(name=name, reference=reference, inputs=[_random(*shape, seed=sum(shape), scale=2)],
@@ -316,9 +312,9 @@ def test_activation_functions_match_autograd(submission):
                                      "place: autograd may share that tensor; compute a new one")
 
 
-@points(2)
-@hint("Loss: mean over the batch of logsumexp(z) − z_target, with each row's max subtracted first. "
-      "Gradient: (softmax − onehot) / N, times the upstream gradient.")
+@check(points=2,
+       hint="Loss: mean over the batch of logsumexp(z) − z_target, with each row's max subtracted first. Gradient: "
+            "(softmax − onehot) / N, times the upstream gradient.")
 def test_softmax_cross_entropy_function_matches_autograd(submission):
     """SoftmaxCrossEntropyFunction: loss and dlogits match F.cross_entropy, also for logits of ±1000, on the logits'
     device"""
@@ -341,9 +337,9 @@ def test_softmax_cross_entropy_function_matches_autograd(submission):
                  what="SoftmaxCrossEntropyFunction on meta tensors")
 
 
-@points(2)
-@hint("In float64 a correct backward agrees with autograd to ~1e-12: look for a missing factor (such as "
-      "the 1/N of the mean) or a transposed matrix.")
+@check(points=2,
+       hint="In float64 a correct backward agrees with autograd to ~1e-12: look for a missing factor (such as the "
+            "1/N of the mean) or a transposed matrix.")
 def test_all_functions_are_exact_in_float64(submission):
     """Every Function's gradients agree with autograd to 1e-9 in float64 (what gradcheck verifies)"""
     x, weight, bias = _random(5, 4, seed=1, dtype=torch.float64), _random(3, 4, seed=2, dtype=torch.float64), \
@@ -360,8 +356,8 @@ def test_all_functions_are_exact_in_float64(submission):
     compare_functions(submission, cases, what="every Function in float64")
 
 
-@points(1)
-@hint("forward must call LinearFunction.apply with the layer's own weight (out_features, in_features) and bias.")
+@check(points=1,
+       hint="forward must call LinearFunction.apply with the layer's own weight (out_features, in_features) and bias.")
 def test_linear_module_uses_linear_function(submission):
     """Linear: (N, in) → (N, out) with its own weight and bias, through LinearFunction"""
     program = Program()
@@ -383,8 +379,8 @@ def test_linear_module_uses_linear_function(submission):
 
 # --- Part 3: initialisation and dropout -------------------------------------------------
 
-@points(1)
-@hint("σ = 1/√D_in for Xavier and √(2/D_in) for He, where D_in = weight.shape[1]; fill the tensor in place.")
+@check(points=1,
+       hint="σ = 1/√D_in for Xavier and √(2/D_in) for He, where D_in = weight.shape[1]; fill the tensor in place.")
 def test_initialisers_have_the_right_spread(submission):
     """xavier_normal_ and he_normal_: empirical std matches the formula for several fan-ins, in place, returned"""
     program, weights, returned = Program(), {}, {}
@@ -410,9 +406,9 @@ def test_initialisers_have_the_right_spread(submission):
                                      f"expected std {expected:.4g} (±2%) and mean ≈ 0")
 
 
-@points(2)
-@hint("Draw x first, then each layer's weight, all from one generator; the std of the activations should "
-      "collapse towards 0 for std 0.01 with tanh and stay of order 0.1–1 with Xavier (tanh) and He (ReLU).")
+@check(points=2,
+       hint="Draw x first, then each layer's weight, all from one generator; the std of the activations should "
+            "collapse towards 0 for std 0.01 with tanh and stay of order 0.1–1 with Xavier (tanh) and He (ReLU).")
 def test_activation_statistics_show_the_experiment(submission):
     """activation_statistics: tanh dies with std 0.01 and stays alive with Xavier; ReLU stays alive with He"""
     runs = [(0.01, "tanh"), ("xavier", "tanh"), ("he", "relu")]
@@ -438,8 +434,7 @@ def test_activation_statistics_show_the_experiment(submission):
                                      f"{high}; got {[f'{v:.2g}' for v in stds.tolist()]}")
 
 
-@points(1)
-@hint("Inverted dropout keeps each unit with probability 1 − p and divides the kept ones by 1 − p.")
+@check(points=1, hint="Inverted dropout keeps each unit with probability 1 − p and divides the kept ones by 1 − p.")
 def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
     """dropout in training: about a fraction p of zeros, survivors scaled by 1/(1 − p), mean kept"""
     x, program = torch.full((200, 500), 2.0), Program()
@@ -460,9 +455,9 @@ def test_dropout_keeps_the_mean_and_drops_a_fraction_p(submission):
             raise expect.CheckFailed(f"dropout(p={p}): the mean moved from 2.0 to {got.mean().item():.3f}")
 
 
-@points(1)
-@hint("Not training, or p = 0: return x as it is. p = 1: every unit is dropped, so return zeros (1/(1 − p) "
-      "would divide by zero).")
+@check(points=1,
+       hint="Not training, or p = 0: return x as it is. p = 1: every unit is dropped, so return zeros (1/(1 − p) "
+            "would divide by zero).")
 def test_dropout_eval_mode_and_edge_cases(submission):
     """dropout: identity in eval mode and for p = 0, all zeros (no NaN) for p = 1; the mask on x's device"""
     x, program = _random(6, 7, seed=2), Program()
@@ -481,9 +476,9 @@ def test_dropout_eval_mode_and_edge_cases(submission):
     meta.require(submission, program, {"the output": meta.device(program, out)}, what="dropout on meta tensors")
 
 
-@points(1)
-@hint("Build the output from x with tensor operations (x · mask / (1 − p)) so that autograd sends the "
-      "gradient through the same mask.")
+@check(points=1,
+       hint="Build the output from x with tensor operations (x · mask / (1 − p)) so that autograd sends the gradient "
+            "through the same mask.")
 def test_dropout_backward_uses_the_forward_mask(submission):
     """dropout: the gradient is zero exactly where the unit was dropped, 1/(1 − p) elsewhere"""
     p = 0.3
@@ -500,8 +495,8 @@ def test_dropout_backward_uses_the_forward_mask(submission):
 
 # --- Part 4: the MLP ----------------------------------------------------------------------
 
-@points(1)
-@hint("Flatten each example to a vector first (keep the batch dimension); the last layer has no activation.")
+@check(points=1,
+       hint="Flatten each example to a vector first (keep the batch dimension); the last layer has no activation.")
 def test_mlp_gives_logits_of_the_right_shape(submission):
     """MLP.forward: (N, num_classes) logits for vectors and images, batch of 1 included"""
     cases = [({}, _random(1, 1, 28, 28)), ({}, _random(5, 784)),
@@ -522,9 +517,9 @@ def test_mlp_gives_logits_of_the_right_shape(submission):
                                      f"({x.shape[0]}, {c}), got {tuple(got.shape)}")
 
 
-@points(1)
-@hint("Build the MLP from this lab's Linear layers and call the activation Function's apply — not torch.nn.Linear "
-      "or torch.relu.")
+@check(points=1,
+       hint="Build the MLP from this lab's Linear layers and call the activation Function's apply — not "
+            "torch.nn.Linear or torch.relu.")
 def test_mlp_is_built_from_the_labs_own_layers(submission):
     """MLP: its logits come through LinearFunction and the chosen activation Function"""
     cases = (("relu", "ReLUFunctionBackward"), ("tanh", "TanhFunctionBackward"), ("sigmoid", "SigmoidFunctionBackward"))
@@ -542,9 +537,9 @@ def test_mlp_is_built_from_the_labs_own_layers(submission):
                                      f"LinearFunction and {node[:-8]}; autograd nodes found: {', '.join(nodes)}")
 
 
-@points(3)
-@hint("If the loss does not fall, check the backward passes and the initialisation; if it falls but accuracy "
-      "stays low, check that forward applies an activation between layers.")
+@check(points=3,
+       hint="If the loss does not fall, check the backward passes and the initialisation; if it falls but accuracy "
+            "stays low, check that forward applies an activation between layers.")
 def test_mlp_learns_mnist(submission):
     """MLP learns MNIST: held-out accuracy ≥ 0.91 after 3 epochs, training loss falls"""
     before, after, accuracy = fit_and_score(
@@ -553,9 +548,9 @@ def test_mlp_learns_mnist(submission):
     require_learning(before, after, accuracy, min_accuracy=0.91, loss_fall=0.5)
 
 
-@points(1)
-@hint("He (he_normal_) for every layer of a ReLU network, Xavier (xavier_normal_) for tanh and sigmoid; biases "
-      "stay 0. torch's Linear has its own default initialisation: replace it.")
+@check(points=1,
+       hint="He (he_normal_) for every layer of a ReLU network, Xavier (xavier_normal_) for tanh and sigmoid; biases "
+            "stay 0. torch's Linear has its own default initialisation: replace it.")
 def test_mlp_initialises_each_activation_by_its_rule(submission):
     """MLP: every layer's weights drawn by He's rule for ReLU and Xavier's for tanh and sigmoid, biases 0"""
     sizes = [400, 300, 200]
@@ -580,9 +575,9 @@ def test_mlp_initialises_each_activation_by_its_rule(submission):
             raise expect.CheckFailed(f"MLP(activation={activation!r}): layer {number}'s bias is not 0 at the start")
 
 
-@points(1)
-@hint("After every hidden layer: activation first, then dropout with the model's p while training; nothing "
-      "dropped before the first layer or after the last.")
+@check(points=1,
+       hint="After every hidden layer: activation first, then dropout with the model's p while training; nothing "
+            "dropped before the first layer or after the last.")
 def test_mlp_drops_out_after_each_hidden_activation(submission):
     """MLP.forward: activation then dropout(p) after each hidden layer, none on the inputs or logits, none in eval"""
     width, p = 300, 0.2
@@ -618,9 +613,9 @@ def test_mlp_drops_out_after_each_hidden_activation(submission):
             f"nor {scale}·sigmoid(h) — dropout goes after each hidden activation, scaled by 1/(1 − p)")
 
 
-@points(1)
-@hint("The given hooks: training_step uses SoftmaxCrossEntropyFunction, each stage updates and logs its own "
-      "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
+@check(points=1,
+       hint="The given hooks: training_step uses SoftmaxCrossEntropyFunction, each stage updates and logs its own "
+            "figures, random_shift runs while training only, and the optimizer is SGD with Nesterov momentum at lr.")
 def test_mlp_training_setup_is_the_handouts(submission):
     """MLP: its own loss in training_step, each stage's figures, shifts while training only, SGD (Nesterov) at lr"""
     from grader.kit.lifecycle import require_augmentation, require_optimizer, require_stages

@@ -3,12 +3,12 @@
 The judge makes its own rotated images for every comparison (``judge_rotations``) and scores
 what the worker sends back: rotated batches, losses, logits on held-out images, model states.
 """
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.kit import devices as meta
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import cpu_budget, offline_data
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import (
@@ -22,8 +22,6 @@ from grader.kit.modules import (
     small_backbone,
 )
 from grader.kit.program import Program, SubmissionError
-
-points, hint = pytest.mark.points, pytest.mark.hint
 
 # The pretext's unlabelled images: the first 100 training images of each digit (their labels unused).
 PRETEXT_DATA = {"name": "mnist", "labels_per_class": 100, "batch_size": 64}
@@ -45,9 +43,9 @@ def rotate(submission, x):
     return expect.tensor(rotated, "rotate_batch's images"), expect.tensor(rotations, "rotate_batch's labels")
 
 
-@points(1)
-@hint("torch.cat the four torch.rot90 turns on the last two dimensions; labels from torch.arange, int64, on x's "
-      "device; check H == W first and raise ValueError otherwise.")
+@check(points=1,
+       hint="torch.cat the four torch.rot90 turns on the last two dimensions; labels from torch.arange, int64, on "
+            "x's device; check H == W first and raise ValueError otherwise.")
 def test_rotate_batch_shapes_and_dtypes(submission):
     """rotate_batch: (4N, C, H, W) images in x's dtype, (4N,) int64 labels, both on x's device; non-square images
     raise ValueError"""
@@ -76,9 +74,9 @@ def test_rotate_batch_shapes_and_dtypes(submission):
                                  "turn changes their shape)")
 
 
-@points(2)
-@hint("Block k of the result is the whole batch turned k times, torch.rot90(x, k, dims=(-2, -1)), and every label "
-      "in block k is k; counter-clockwise is rot90's own direction.")
+@check(points=2,
+       hint="Block k of the result is the whole batch turned k times, torch.rot90(x, k, dims=(-2, -1)), and every "
+            "label in block k is k; counter-clockwise is rot90's own direction.")
 def test_rotate_batch_labels_match_the_rotations(submission):
     """rotate_batch: image k·N + i is x[i] turned k·90° counter-clockwise, labelled k; turning back recovers x"""
     x = _random(3, 2, 5, 5)
@@ -102,8 +100,8 @@ def test_rotate_batch_labels_match_the_rotations(submission):
         raise expect.CheckFailed("the four rotations of x[0] are not all different")
 
 
-@points(1)
-@hint("Size the head from backbone.num_features (never a number written here) to NUM_ROTATIONS outputs.")
+@check(points=1,
+       hint="Size the head from backbone.num_features (never a number written here) to NUM_ROTATIONS outputs.")
 def test_pretext_head_gives_four_rotation_logits(submission):
     """RotationPretext: rotation logits (N, 4) from one linear head sized from backbone.num_features"""
     for backbone, x in [(None, _random(2, 1, 28, 28)), (small_backbone(7), _random(3, 1, 10, 10))]:
@@ -124,9 +122,9 @@ def test_pretext_head_gives_four_rotation_logits(submission):
                                      f"one torch.nn.Linear({features}, 4): weight (4, {features}) and a bias (4,)")
 
 
-@points(2)
-@hint("pretext_step keeps the batch's images and drops its class labels; the loss is the cross-entropy of the "
-      "model's logits on the rotated images against the rotations.")
+@check(points=2,
+       hint="pretext_step keeps the batch's images and drops its class labels; the loss is the cross-entropy of the "
+            "model's logits on the rotated images against the rotations.")
 def test_pretext_loss_is_the_cross_entropy_of_the_rotations(submission):
     """training_step: the cross-entropy of the model's rotation logits on the rotated batch, whatever the labels"""
     x, y = _random(4, 1, 6, 6), torch.tensor([0, 1, 2, 3])
@@ -167,8 +165,8 @@ def fit_pretext(submission, data, epochs, reference_cpu, **options):
     return F.cross_entropy(before, rotations).item(), F.cross_entropy(after, rotations).item(), accuracy, got
 
 
-@points(2)
-@hint("The pretext's only labels are the rotations it makes itself: never read the batch's class labels.")
+@check(points=2,
+       hint="The pretext's only labels are the rotations it makes itself: never read the batch's class labels.")
 def test_pretext_training_never_uses_the_class_labels(submission):
     """Trained on the same images with every class label scrambled, RotationPretext ends bitwise the same"""
     small = {"name": "mnist", "labels_per_class": 10, "batch_size": 50}
@@ -182,9 +180,9 @@ def test_pretext_training_never_uses_the_class_labels(submission):
                                  "the pretext must not use the class labels")
 
 
-@points(3)
-@hint("If the loss does not fall, check that the labels you train on are the rotations and line up with the "
-      "rotated images (block k labelled k).")
+@check(points=3,
+       hint="If the loss does not fall, check that the labels you train on are the rotations and line up with the "
+            "rotated images (block k labelled k).")
 def test_pretext_training_learns_to_predict_rotations(submission):
     """3 epochs on 1,000 unlabelled images: pretext loss falls by a quarter; held-out pretext accuracy ≥ 0.6"""
     before, after, accuracy, _ = fit_pretext(submission, PRETEXT_DATA, PRETEXT_EPOCHS, reference_cpu=8.2)
@@ -194,9 +192,9 @@ def test_pretext_training_learns_to_predict_rotations(submission):
                                  f"accuracy ≥ 0.6 (chance: 0.25)")
 
 
-@points(2)
-@hint("Freeze the backbone in __init__ (requires_grad_(False), eval()); train() must put it back in eval mode; the "
-      "optimizer gets the head's parameters only.")
+@check(points=2,
+       hint="Freeze the backbone in __init__ (requires_grad_(False), eval()); train() must put it back in eval mode; "
+            "the optimizer gets the head's parameters only.")
 def test_linear_probe_freezes_the_backbone(submission):
     """LinearProbe: the backbone frozen (no gradients, eval mode from the start and after train()); SGD on the head"""
     program = Program()
@@ -256,9 +254,9 @@ def fit_probe(submission, backbone, states=False):
     return (logits.argmax(dim=1) == test_y).float().mean().item(), got
 
 
-@points(2)
-@hint("A frozen backbone must not move at all: not its weights, and not its batch-norm running statistics (keep "
-      "it in eval mode, also after Lightning calls model.train()).")
+@check(points=2,
+       hint="A frozen backbone must not move at all: not its weights, and not its batch-norm running statistics "
+            "(keep it in eval mode, also after Lightning calls model.train()).")
 def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission):
     """LinearProbe on the rotation backbone, trained: every backbone tensor bitwise unchanged, the head changed"""
     _, got = fit_probe(submission, "rotation", states=True)
@@ -269,9 +267,9 @@ def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission)
         raise expect.CheckFailed("the head did not change during training")
 
 
-@points(3)
-@hint("If both probes are weak, check that only the head learns and that forward feeds the backbone's features "
-      "to the head; if they are close, check that the backbone is not re-initialised.")
+@check(points=3,
+       hint="If both probes are weak, check that only the head learns and that forward feeds the backbone's features "
+            "to the head; if they are close, check that the backbone is not re-initialised.")
 def test_rotation_features_beat_random_features_with_few_labels(submission):
     """10 labels per digit: a linear probe on rotation features ≥ 0.35 and ≥ 0.1 above one on random features"""
     rotation, _ = fit_probe(submission, "rotation")
@@ -294,11 +292,11 @@ def _random_features_state(call, pretrained_keys):
     return state
 
 
-@points(1)
-@hint("ssl_experiment: pretrain(pretext_images, seed=seed, accelerator=accelerator); then probe_accuracy on the "
-      "pretext's backbone, and on a fresh DigitBackbone made right after torch.manual_seed(seed); pass "
-      "labels_per_class, seed and accelerator on; return {labels_per_class: {'rotation features': ..., "
-      "'random features': ...}}.")
+@check(points=1,
+       hint="ssl_experiment: pretrain(pretext_images, seed=seed, accelerator=accelerator); then probe_accuracy on "
+            "the pretext's backbone, and on a fresh DigitBackbone made right after torch.manual_seed(seed); pass "
+            "labels_per_class, seed and accelerator on; return {labels_per_class: {'rotation features': ..., 'random "
+            "features': ...}}.")
 def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission):
     """ssl_experiment: the pretext trained, both backbones probed with its arguments, the random one seeded"""
     program = Program()
@@ -358,9 +356,9 @@ def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission)
                                      "the pretext's: make a fresh DigitBackbone after torch.manual_seed(seed)")
 
 
-@points(1)
-@hint("Every stage rotates its batch and scores the rotation labels (never the class labels) in its own "
-      "figures; LinearProbe's stages score the class labels, each in its own figures.")
+@check(points=1,
+       hint="Every stage rotates its batch and scores the rotation labels (never the class labels) in its own "
+            "figures; LinearProbe's stages score the class labels, each in its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """RotationPretext and LinearProbe: each stage (train, validation, test) logs its own loss and accuracy"""
     from grader.kit.lifecycle import require_stages

@@ -4,10 +4,10 @@ The submission's models live in the worker; a ``Program`` builds them there and 
 flags (requires_grad, training) and the optimizer's groups, and ``fit_and_score`` trains them
 with the trainer factory and brings back their state before and after, which is compared here.
 """
-import pytest
 import torch
 
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import cpu_budget, offline_data
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import (
@@ -23,17 +23,15 @@ from grader.kit.modules import (
 )
 from grader.kit.program import Program
 
-points, hint = pytest.mark.points, pytest.mark.hint
-
 # The lab's target task: digits 5–9 with 10 labelled images each (the shipped backbone learned 0–4).
 FEW_LABELS = {"name": "mnist", "classes": [5, 6, 7, 8, 9], "labels_per_class": 10, "batch_size": 25}
 EPOCHS = 10
 REFERENCE_CPU = 1.0  # the reference's slowest training here (benchmarks/request_usage.py)
 
 
-@points(1)
-@hint("freeze: switch requires_grad off for every parameter and put every batch-norm layer (_BatchNorm) in eval "
-      "mode; unfreeze: switch requires_grad back on and put the whole module in training mode.")
+@check(points=1,
+       hint="freeze: switch requires_grad off for every parameter and put every batch-norm layer (_BatchNorm) in "
+            "eval mode; unfreeze: switch requires_grad back on and put the whole module in training mode.")
 def test_freeze_and_unfreeze(submission):
     """freeze stops every parameter's gradient and puts batch norm in eval mode; unfreeze undoes both"""
     program = Program()
@@ -61,8 +59,7 @@ def test_freeze_and_unfreeze(submission):
                                  "norm included) be in training mode")
 
 
-@points(1)
-@hint("Size the head from backbone.num_features; do not write 64.")
+@check(points=1, hint="Size the head from backbone.num_features; do not write 64.")
 def test_logits_shape_and_feature_size_read_from_the_backbone(submission):
     """TransferClassifier: (N, num_classes) logits, with the head sized from backbone.num_features"""
     for backbone, classes, x in [("digits04", 5, _random(4, 1, 28, 28)), (small_backbone(7), 3, _random(2, 1, 12, 12)),
@@ -110,10 +107,10 @@ def _head_shapes(classes=5, features=64):
     return [(classes, features), (classes,)]
 
 
-@points(2)
-@hint("Two parameter groups: [{'params': head parameters, 'lr': lr}, {'params': trainable backbone parameters, "
-      "'lr': backbone_lr}]; in linear-probe mode the backbone group has nothing to hold, so leave it out; "
-      "scratch trains everything at lr.")
+@check(points=2,
+       hint="Two parameter groups: [{'params': head parameters, 'lr': lr}, {'params': trainable backbone parameters, "
+            "'lr': backbone_lr}]; in linear-probe mode the backbone group has nothing to hold, so leave it out; "
+            "scratch trains everything at lr.")
 def test_optimizer_holds_trainable_parameters_in_their_own_groups(submission):
     """configure_optimizers: SGD; probe and gradual — the head only; fine-tune — backbone at backbone_lr; scratch — lr"""
     for mode in ("linear_probe", "gradual"):
@@ -134,8 +131,8 @@ def test_optimizer_holds_trainable_parameters_in_their_own_groups(submission):
                                  f"got {[(lr, len(p)) for lr, p in groups]} (lr, number of tensors)")
 
 
-@points(1)
-@hint("layers_with_parameters(backbone)[-k:] are the last k layers; freeze everything, then unfreeze those.")
+@check(points=1,
+       hint="layers_with_parameters(backbone)[-k:] are the last k layers; freeze everything, then unfreeze those.")
 def test_last_k_freezes_exactly_what_it_says(submission):
     """mode="last_k": exactly the last k layers with parameters learn, and only they are in the optimizer"""
     for k, trainable in [(1, ["backbone.4.weight", "backbone.4.bias"]),
@@ -158,9 +155,9 @@ def test_last_k_freezes_exactly_what_it_says(submission):
                                      f"{len(trainable) + 2} (the head's and the unfrozen layers')")
 
 
-@points(1)
-@hint("Lightning calls model.train() after each validation; override train() so that batch-norm layers whose "
-      "parameters are all frozen go straight back to eval mode.")
+@check(points=1,
+       hint="Lightning calls model.train() after each validation; override train() so that batch-norm layers whose "
+            "parameters are all frozen go straight back to eval mode.")
 def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
     """TransferClassifier.train(): the head and learning layers train, frozen batch norm stays in eval mode"""
     program = Program()
@@ -214,9 +211,9 @@ def _train(submission, mode, epochs=EPOCHS, **init):
     return accuracy, got["state_before"], got["state_after"]
 
 
-@points(2)
-@hint("A linear probe trains the head only: the frozen backbone must not move — not its weights and not its "
-      "batch-norm running statistics (frozen batch norm stays in eval mode).")
+@check(points=2,
+       hint="A linear probe trains the head only: the frozen backbone must not move — not its weights and not its "
+            "batch-norm running statistics (frozen batch norm stays in eval mode).")
 def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission):
     """Linear probe, trained 10 epochs: every backbone tensor (running statistics too) bitwise unchanged, head changed"""
     _, before, after = _train(submission, "linear_probe")
@@ -227,8 +224,7 @@ def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission)
         raise expect.CheckFailed("linear probe: the head did not change during training")
 
 
-@points(2)
-@hint("Fine-tuning starts from the pretrained backbone (never re-initialise it) and moves it slowly.")
+@check(points=2, hint="Fine-tuning starts from the pretrained backbone (never re-initialise it) and moves it slowly.")
 def test_fine_tune_moves_the_pretrained_backbone(submission):
     """Fine-tune: starts from the shipped pretrained weights, and training changes the backbone"""
     from datamodules.pretrained import shipped_state
@@ -243,9 +239,9 @@ def test_fine_tune_moves_the_pretrained_backbone(submission):
                                  "gradient reach them?")
 
 
-@points(3)
-@hint("With 10 labels per class the pretrained features should carry a linear probe far past training from "
-      "scratch; if the probe is weak, check that the backbone is frozen and loaded, not re-initialised.")
+@check(points=3,
+       hint="With 10 labels per class the pretrained features should carry a linear probe far past training from "
+            "scratch; if the probe is weak, check that the backbone is frozen and loaded, not re-initialised.")
 def test_linear_probe_beats_training_from_scratch_with_few_labels(submission):
     """10 labels per class: linear probe ≥ 0.65 held-out accuracy and ≥ 0.15 above training from scratch"""
     probe, _, _ = _train(submission, "linear_probe")
@@ -255,9 +251,9 @@ def test_linear_probe_beats_training_from_scratch_with_few_labels(submission):
                                  f"probe ≥ 0.65 and at least 0.15 above scratch")
 
 
-@points(1)
-@hint("At the start of epoch at_epoch, and only then, unfreeze the backbone with this lab's unfreeze and add its "
-      "parameters to the running optimizer with BaseFinetuning's helper, at the backbone's learning rate.")
+@check(points=1,
+       hint="At the start of epoch at_epoch, and only then, unfreeze the backbone with this lab's unfreeze and add "
+            "its parameters to the running optimizer with BaseFinetuning's helper, at the backbone's learning rate.")
 def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     """UnfreezeBackbone: frozen before training; at epoch at_epoch the backbone joins the optimizer at backbone_lr"""
     program = Program()
@@ -300,9 +296,10 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
 REGIMES = ("scratch", "linear_probe", "fine_tune")  # the handout's table, in its order
 
 
-@points(1)
-@hint("compare_regimes: for every budget and every regime in REGIMES, one train_and_test(regime, budget, max_epochs, "
-      "seed, accelerator), passing on the arguments it was given; return {budget: {regime: accuracy}}.")
+@check(points=1,
+       hint="compare_regimes: for every budget and every regime in REGIMES, one train_and_test(regime, budget, "
+            "max_epochs, seed, accelerator), passing on the arguments it was given; return {budget: {regime: "
+            "accuracy}}.")
 def test_compare_regimes_runs_every_regime_at_every_budget(submission):
     """compare_regimes: each regime once at each budget, its arguments passed on, as {budget: {regime: accuracy}}"""
     accuracies = [round(0.31 + number / 100, 2) for number in range(12)]  # distinct: a value names its call
@@ -330,8 +327,7 @@ def test_compare_regimes_runs_every_regime_at_every_budget(submission):
                                  f"gave, expected {{budget: {{regime: accuracy}}}} = {expected!r}")
 
 
-@points(1)
-@hint("The given hooks: each stage (train, validation, test) updates and logs its own figures.")
+@check(points=1, hint="The given hooks: each stage (train, validation, test) updates and logs its own figures.")
 def test_every_stage_logs_its_own_figures(submission):
     """TransferClassifier: each stage (train, validation, test) logs its own loss and accuracy"""
     from grader.kit.lifecycle import require_stages
@@ -341,9 +337,9 @@ def test_every_stage_logs_its_own_figures(submission):
                                                     "mode": "fine_tune"}, x, y)
 
 
-@points(1)
-@hint("scratch: the same backbone (the one given), re-initialised with reinitialise — not the pretrained weights, "
-      "and not another network.")
+@check(points=1,
+       hint="scratch: the same backbone (the one given), re-initialised with reinitialise — not the pretrained "
+            "weights, and not another network.")
 def test_scratch_reinitialises_the_given_backbone(submission):
     """mode="scratch": the given backbone, re-initialised (for the shipped one: none of its pretrained weights)"""
     from datamodules.pretrained import shipped_state

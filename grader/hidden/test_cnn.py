@@ -1,19 +1,15 @@
 """Hidden checks for Lab 3: graded, shown after grades are published, never shipped to students."""
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.checks.test_cnn import _digit, _random, batches_of, compare_batchnorm
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.program import Program
 
-points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
-
-@points(1)
-@hidden
-@hint("Check each gradient against a numerical one: nudge one entry by ±ε and watch the output.")
+@check(points=1, hint="Check each gradient against a numerical one: nudge one entry by ±ε and watch the output.")
 def test_conv2d_gradient_matches_central_differences_of_its_own_forward(submission):
     """conv2d: autograd's gradient of your forward equals central differences of that same forward (float64)"""
     x = _random(1, 2, 4, 3, seed=60, dtype=torch.float64)
@@ -40,9 +36,8 @@ def test_conv2d_gradient_matches_central_differences_of_its_own_forward(submissi
                  "central differences, ε = 1e-6", atol=1e-6, rtol=1e-6)
 
 
-@points(1)
-@hidden
-@hint("Stride and padding may differ between rows and columns; a pooling stride may be larger than the window.")
+@check(points=1,
+       hint="Stride and padding may differ between rows and columns; a pooling stride may be larger than the window.")
 def test_conv2d_and_pooling_with_unequal_strides_and_gaps(submission):
     """conv2d with 1×1 and non-square kernels and unequal strides; max_pool2d with stride > kernel"""
     program, convs, pools = Program(), [], []
@@ -65,9 +60,7 @@ def test_conv2d_and_pooling_with_unequal_strides_and_gaps(submission):
         expect.close(got[out], expected, "max_pool2d", text)
 
 
-@points(1)
-@hidden
-@hint("Use self.momentum and self.eps as given, and keep the input's dtype.")
+@check(points=1, hint="Use self.momentum and self.eps as given, and keep the input's dtype.")
 def test_batchnorm_with_other_momentum_eps_and_float64(submission):
     """BatchNorm2d(momentum=0.3, eps=1e-3) in float64 over 6 batches: outputs and buffers match torch"""
     batches = [b.double() for b in batches_of((3, 2, 4, 4), 6, seed=80)]
@@ -75,9 +68,9 @@ def test_batchnorm_with_other_momentum_eps_and_float64(submission):
                       batches, batches[0], "momentum 0.3, eps 1e-3, float64", init=(2, 1e-3, 0.3), atol=1e-9)
 
 
-@points(1)
-@hidden
-@hint("Augmentation must keep the label true: small shifts keep a digit, a mirror image or a half turn does not.")
+@check(points=1,
+       hint="Augmentation must keep the label true: small shifts keep a digit, a mirror image or a half turn does "
+            "not.")
 def test_augmentation_keeps_a_digit_recognisable(submission):
     """train_transforms: augmented digits stay close to the original, not to its mirror image or its half turn"""
     digit = _digit()
@@ -99,9 +92,8 @@ def test_augmentation_keeps_a_digit_recognisable(submission):
                                      "augmentation must preserve the label")
 
 
-@points(1)
-@hidden
-@hint("Without batch norm the convolutions need their bias; with augmentation the model still has to learn.")
+@check(points=1,
+       hint="Without batch norm the convolutions need their bias; with augmentation the model still has to learn.")
 def test_lenet5_without_batch_norm_and_with_augmentation_learns(submission):
     """LeNet5(batch_norm=False), trained with augmentation: held-out accuracy ≥ 0.9 after 3 epochs"""
     before, after, accuracy = fit_and_score(

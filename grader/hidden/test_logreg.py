@@ -1,20 +1,16 @@
 """Hidden checks for Lab 1: graded, shown after grades are published, never shipped to students."""
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.checks.test_logreg import _labels, _random
 from grader.kit import devices as meta
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.program import Program
 
-points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
-
-@points(1)
-@hidden
-@hint("Compare your formula with the derivative of the mean loss, one weight at a time.")
+@check(points=1, hint="Compare your formula with the derivative of the mean loss, one weight at a time.")
 def test_logistic_gradients_match_finite_differences(submission):
     """logistic_gradients agrees with central finite differences in float64"""
     n, d, eps = 9, 4, 1e-6
@@ -32,9 +28,7 @@ def test_logistic_gradients_match_finite_differences(submission):
     expect.close(expect.tensor(got_b, "grad_b").reshape(()), numeric_b, "grad_b vs finite differences", atol=1e-7)
 
 
-@points(1)
-@hidden
-@hint("Scale the update by the learning rate.")
+@check(points=1, hint="Scale the update by the learning rate.")
 def test_perceptron_uses_the_learning_rate(submission):
     """perceptron_step scales its update by lr"""
     w, b, x = torch.tensor([0.5, 0.5]), torch.tensor(0.0), torch.tensor([-1.0, -3.0])
@@ -43,9 +37,7 @@ def test_perceptron_uses_the_learning_rate(submission):
     expect.close(expect.tensor(got_b, "b").reshape(()), b + 0.25, "perceptron_step's b", "lr=0.25")
 
 
-@points(1)
-@hidden
-@hint("Keep the input's dtype: no float32 constants that force a conversion.")
+@check(points=1, hint="Keep the input's dtype: no float32 constants that force a conversion.")
 def test_functions_keep_float64(submission):
     """sigmoid, softmax and both losses keep float64 inputs in float64, and their results on the inputs' device"""
     z = _random(6, 4, seed=5, dtype=torch.float64)
@@ -68,9 +60,7 @@ def test_functions_keep_float64(submission):
     meta.require(submission, program, devices, what="the functions on meta tensors")
 
 
-@points(2)
-@hidden
-@hint("Check sgd_step's update direction and logistic_gradients.")
+@check(points=2, hint="Check sgd_step's update direction and logistic_gradients.")
 def test_binary_logistic_regression_separates_two_digits(submission):
     """BinaryLogisticRegression separates 3s from 8s: accuracy ≥ 0.9 after 3 epochs, loss falls"""
     before, after, accuracy = fit_and_score(

@@ -1,21 +1,19 @@
 """Hidden checks for Lab 2: graded, shown after grades are published, never shipped to students."""
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 
 from grader.checks.test_mlp import _random, compare_value_expressions
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.convergence import fit_and_score, require_learning
 from grader.kit.program import Program
 
-points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
-
-@points(1)
-@hidden
-@hint("Division is a·b⁻¹ and subtraction a + (−b): check the reflected operators (number − Value, number / Value).")
+@check(points=1,
+       hint="Division is a·b⁻¹ and subtraction a + (−b): check the reflected operators (number − Value, number / "
+            "Value).")
 def test_value_division_and_longer_chains(submission):
     """Value: division, reflected operators and chains of exp/tanh/pow match autograd"""
     cases = [("a / b / c", lambda a, b, c: a / b / c, (1.2, -0.7, 2.5)),
@@ -40,9 +38,9 @@ def judge_activation_statistics(init, activation, depth, width, batch, seed):
     return torch.stack(stds)
 
 
-@points(1)
-@hidden
-@hint("Draw x first, then each layer's weight, all from one generator; use your initialisers with that generator.")
+@check(points=1,
+       hint="Draw x first, then each layer's weight, all from one generator; use your initialisers with that "
+            "generator.")
 def test_activation_statistics_reproduce_the_experiment_exactly(submission):
     """activation_statistics matches the judge's own run of the experiment, draw for draw"""
     cases = [(0.01, "tanh", 512), ("xavier", "tanh", 512), ("he", "relu", 256), (0.05, "tanh", 256)]
@@ -57,9 +55,7 @@ def test_activation_statistics_reproduce_the_experiment_exactly(submission):
                      atol=1e-6, rtol=1e-4)
 
 
-@points(1)
-@hidden
-@hint("Check each gradient against a numerical one: nudge one entry by ±ε and watch the loss.")
+@check(points=1, hint="Check each gradient against a numerical one: nudge one entry by ±ε and watch the loss.")
 def test_linear_backward_matches_central_differences_of_its_own_forward(submission):
     """LinearFunction: backward agrees with central differences of the submission's own forward (float64)"""
     eps = 1e-6
@@ -92,9 +88,7 @@ def test_linear_backward_matches_central_differences_of_its_own_forward(submissi
                      atol=1e-6)
 
 
-@points(1)
-@hidden
-@hint("Draw a new mask on every call (torch.rand_like), not once at import or in a global.")
+@check(points=1, hint="Draw a new mask on every call (torch.rand_like), not once at import or in a global.")
 def test_dropout_draws_a_fresh_mask_on_every_call(submission):
     """dropout: two calls drop different units; the same seed repeats the same mask"""
     program = Program()
@@ -108,9 +102,7 @@ def test_dropout_draws_a_fresh_mask_on_every_call(submission):
         raise expect.CheckFailed("dropout gave different masks for the same seed; draw with torch's random generator")
 
 
-@points(2)
-@hidden
-@hint("With tanh, initialise with Xavier; check TanhFunction's backward.")
+@check(points=2, hint="With tanh, initialise with Xavier; check TanhFunction's backward.")
 def test_mlp_with_tanh_and_no_dropout_learns(submission):
     """MLP(activation="tanh", hidden=[64], dropout=0): held-out accuracy ≥ 0.9 after 2 epochs"""
     before, after, accuracy = fit_and_score(

@@ -1,19 +1,15 @@
 """Hidden checks for Lab 5: graded, shown after grades are published, never shipped to students."""
-import pytest
 import torch
 
 from grader.checks.test_rotation import judge_rotations
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import small_backbone
 from grader.kit.program import Program
 
-points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
-
-@points(1)
-@hidden
-@hint("Build the result from x without writing into x (no in-place operations on the input).")
+@check(points=1, hint="Build the result from x without writing into x (no in-place operations on the input).")
 def test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes(submission):
     """rotate_batch on a batch of one 3×3 image and on 16-channel 2×2 images: right result, input untouched"""
     for x in (_random(1, 1, 3, 3, seed=1), _random(5, 16, 2, 2, seed=2)):
@@ -27,9 +23,9 @@ def test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes(submission):
         expect.close(got[sent], x, "x after rotate_batch", f"x of shape {tuple(x.shape)}", atol=0, rtol=0)
 
 
-@points(1)
-@hidden
-@hint("In training mode too, the frozen backbone must normalise with its running statistics and never update them.")
+@check(points=1,
+       hint="In training mode too, the frozen backbone must normalise with its running statistics and never update "
+            "them.")
 def test_linear_probe_forward_in_training_mode_keeps_the_statistics(submission):
     """LinearProbe after train(): forward passes leave the backbone's batch-norm running statistics untouched"""
     backbone = small_backbone()

@@ -1,16 +1,13 @@
 """Hidden checks for Lab 4: graded, shown after grades are published, never shipped to students."""
-import pytest
 
 from grader.checks.test_transfer import _train
 from grader.kit import expect
+from grader.kit.check import check
 from grader.kit.modules import changed, learned
 
-points, hidden, hint = pytest.mark.points, pytest.mark.hidden, pytest.mark.hint
 
-
-@points(1)
-@hidden
-@hint("mode='gradual' must hand Lightning the UnfreezeBackbone callback (configure_callbacks) with unfreeze_at.")
+@check(points=1,
+       hint="mode='gradual' must hand Lightning the UnfreezeBackbone callback (configure_callbacks) with unfreeze_at.")
 def test_gradual_unfreezing_moves_the_backbone_only_after_its_epoch(submission):
     """mode="gradual": the backbone stays put while frozen, and learns once unfrozen"""
     _, before, after = _train(submission, "gradual", epochs=4, unfreeze_at=10)
@@ -21,10 +18,9 @@ def test_gradual_unfreezing_moves_the_backbone_only_after_its_epoch(submission):
         raise expect.CheckFailed("gradual, unfreeze_at=2, 4 epochs: the backbone did not learn after epoch 2")
 
 
-@points(1)
-@hidden
-@hint("last_k unfreezes the last k layers with parameters; everything before them, running statistics included, "
-      "must not move.")
+@check(points=1,
+       hint="last_k unfreezes the last k layers with parameters; everything before them, running statistics "
+            "included, must not move.")
 def test_last_k_training_moves_only_the_last_layers(submission):
     """mode="last_k", k=2, trained: only the last convolution and its batch norm change"""
     _, before, after = _train(submission, "last_k", epochs=3, k=2)

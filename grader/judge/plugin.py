@@ -1,11 +1,9 @@
 """The pytest plugin that turns check outcomes into a grade.
 
-Checks are ordinary pytest tests with markers:
-- ``@pytest.mark.points(n)``: what the check is worth (required)
-- ``@pytest.mark.hidden``: graded, never shown before grades are published, not shipped to students
-- ``@pytest.mark.hint("...")``: shown when the check fails; points at the idea, not the answer
-The first line of a check's docstring is its name in reports. Checks get the
-submitted code through the ``submission`` fixture (a ``grader.submission_api.Submission``).
+Checks are pytest tests declared with ``grader.kit.check.check(points=…, hint=…)``; a check in
+``grader/hidden/`` is hidden (the folder alone says so). The first line of a check's docstring is its
+name in reports. Checks get the submitted code through the ``submission`` fixture
+(a ``grader.kit.program.Submission``).
 """
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from grader.course import is_hidden, spec_of, title_of
 from grader.kit.expect import CheckFailed
 from grader.sandbox.limits import SubmissionError
 
@@ -31,13 +30,6 @@ class Outcome:
     @property
     def score(self) -> float:
         return self.points if self.passed else 0.0
-
-
-def marker_value(item, name, default=None):
-    marker = item.get_closest_marker(name)
-    if marker is None:
-        return default
-    return marker.args[0] if marker.args else True
 
 
 GRADER_ERROR = "grader error (please tell the course staff)"
@@ -67,15 +59,11 @@ class GradingPlugin:
     def submission(self):
         return self._submission
 
-    def pytest_configure(self, config):
-        config.addinivalue_line("markers", "points(n): points a check is worth")
-        config.addinivalue_line("markers", "hidden: a check students see only after grades are published")
-        config.addinivalue_line("markers", "hint(text): shown when the check fails")
-
     def pytest_collection_modifyitems(self, items):
         for item in items:
-            if marker_value(item, "points") is None:
-                raise pytest.UsageError(f"check {item.nodeid} has no @pytest.mark.points(n)")
+            if spec_of(item.function) is None:
+                raise pytest.UsageError(f"{item.nodeid} is not declared a check: decorate it with "
+                                        "@check(points=…, hint=…) from grader.kit.check")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
@@ -88,12 +76,11 @@ class GradingPlugin:
         skipped = excinfo is not None and excinfo.errisinstance(pytest.skip.Exception)
         passed = excinfo is None
         if call.when == "call" or (call.when == "setup" and not passed):
-            doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+            spec = spec_of(item.function)
             self.outcomes.append(Outcome(
-                check=item.name, title=doc, points=float(marker_value(item, "points")),
-                hidden=bool(marker_value(item, "hidden", False)), passed=passed,
-                reason="" if passed else "skipped" if skipped else reason_from(excinfo),
-                hint="" if passed else marker_value(item, "hint", ""),
+                check=item.name, title=title_of(item.function), points=spec.points, hidden=is_hidden(item.path),
+                passed=passed, reason="" if passed else "skipped" if skipped else reason_from(excinfo),
+                hint="" if passed else spec.hint,
                 grader_error=not passed and not skipped and not is_verdict(excinfo.value),
             ))
         if skipped:
