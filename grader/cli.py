@@ -136,8 +136,7 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
     from grader.course import get_lab
     from grader.judge.intake import labs_submitted
     from grader.judge.results import Results
-    from grader.sandbox.identity import choose_identity, landlock_abi
-    from grader.sandbox.zygote import Zygote
+    from grader.sandbox.identity import landlock_abi
 
     try:
         labs = labs or labs_submitted([_submission_dir(submission)])
@@ -146,17 +145,15 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
         if require_confinement and not landlock_abi():
             raise UsageError("refusing to run the submission without the Landlock file wall: this kernel has no "
                              "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
-        with Zygote() as zygote:
+        from grader.judge.session import GradingSession
+
+        with GradingSession() as session:
             import datamodules.splits  # noqa: F401 -- the checks' data (torch only: the judge never imports Lightning)
 
-            identity = choose_identity()
-            if require_sandbox_user and not identity.isolated:
+            if require_sandbox_user and not session.identity.isolated:
                 raise UsageError("refusing to run the submission without a separate unprivileged user: "
-                                 + identity.note)
-            from grader.judge.grade import grade_submission
-
-            results = grade_submission(_submission_dir(submission), labs, zygote=zygote, identity=identity,
-                                       include_hidden=include_hidden, keyword=keyword)
+                                 + session.identity.note)
+            results = session.grade_labs(_submission_dir(submission), labs, include_hidden, keyword)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except Exception as err:  # bad input or a grader failure: still leave results
         return Results(lab=" ".join(labs or []), error=str(err)), 2
@@ -165,13 +162,12 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
 def cmd_grade(args) -> int:
     import json
 
-    from grader.files import write_json_atomically
     from grader.judge.results import print_table
 
     results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user,
                                require_confinement=args.require_confinement)
     if args.results:
-        write_json_atomically(results.gradescope(), args.results)
+        results.save(args.results)
     if args.format == "json":
         print(json.dumps(results.gradescope(), indent=2))
     elif results.outcomes:
@@ -309,16 +305,16 @@ def cmd_validate(args) -> int:
     from grader.course import LABS, get_lab
     from grader.instructor.release import generated_files
     from grader.instructor.validate import print_verdicts, validate_lab
-    from grader.sandbox.zygote import Zygote
+    from grader.judge.session import GradingSession
 
     names = args.labs or list(LABS)
     for name in names:
         get_lab(name)
     generated_files(names)  # fails early, with the reason, outside the instructor repository
     verdicts = []
-    with Zygote() as zygote:
+    with GradingSession() as session:
         for name in names:
-            verdicts += validate_lab(name, zygote)
+            verdicts += validate_lab(name, session)
     print_verdicts(verdicts, console)
     return 0 if all(v.ok for v in verdicts) else 1
 

@@ -175,19 +175,19 @@ def test_a_bad_verdict_in_a_log_says_what_is_wrong_on_its_line():
 
 @pytest.mark.slow
 def test_validate_catches_checks_that_pass_on_the_stub_or_fail_on_the_reference(tmp_path, monkeypatch):
-    from grader.sandbox.zygote import Zygote
+    from grader.judge.session import GradingSession
 
     # The "stub" is the reference itself: every check passes on it.
     monkeypatch.setattr(validate_module, "generated_files",
                         lambda names: {REPO_ROOT / "labs" / "logreg.py": REFERENCE})
-    with Zygote() as zygote:
-        verdicts = validate_module.validate_lab("logreg", zygote)
+    with GradingSession() as session:
+        verdicts = validate_module.validate_lab("logreg", session)
         assert not any(v.fails_on_stub for v in verdicts) and not any(v.ok for v in verdicts)
         # A reference with the wrong gradient sign: the gradient checks fail on it.
         (tmp_path / "solutions").mkdir()
         (tmp_path / "solutions" / "logreg.py").write_text(
             REFERENCE.replace("err = a - y.to(a.dtype)", "err = y.to(a.dtype) - a"))
         monkeypatch.setattr(validate_module, "REPO_ROOT", tmp_path)
-        verdicts = validate_module.validate_lab("logreg", zygote)
+        verdicts = validate_module.validate_lab("logreg", session)
     failing = {v.check for v in verdicts if not v.passes_on_reference}
     assert "test_logistic_gradients_match_autograd" in failing

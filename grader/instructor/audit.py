@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.course import REPO_ROOT, LabError, checks_of, get_lab
+from grader.judge.results import Results
 
 MISTAKES_DIR = REPO_ROOT / "grader" / "mistakes"  # the pinned tables: each mistake names the checks that catch it
 STUDENTS_DIR = MISTAKES_DIR / "students"  # written by independent students: "caught by some check" is the bar
@@ -163,19 +164,17 @@ class LabAudit:
         return [r for r in self.alternatives if r.failed or r.lost or r.problem]
 
 
-def _row(variant: Mistake, document: dict, checks) -> Row:
-    """What the results document of one variant's grading says, by check name."""
-    by_title = {c.title: c.name for c in checks}
-    litlabs = document.get("extra_data", {}).get("litlabs", {})
-    row = Row(variant, failed=set(), graded=set(), lost=0.0,
-              problem="" if litlabs.get("status") == "graded" else litlabs.get("problem") or "not graded")
-    for test in document.get("tests", []):
-        check = by_title.get(test["name"], test["name"])
-        row.graded.add(check)
-        row.lost += test.get("max_score", 0) - test.get("score", 0)
-        if test.get("status") != "passed":
-            row.failed.add(check)
-            row.reasons[check] = test.get("output", "")
+def _row(variant: Mistake, results: Results | None) -> Row:
+    """What one variant's grading says, by check name (None: it was never graded, after Ctrl-C)."""
+    if results is None:
+        return Row(variant, failed=set(), graded=set(), lost=0.0, problem="not graded")
+    row = Row(variant, failed=set(), graded=set(), lost=0.0, problem=results.error)
+    for outcome in results.outcomes:
+        row.graded.add(outcome.check)
+        row.lost += outcome.points - outcome.score
+        if not outcome.passed:
+            row.failed.add(outcome.check)
+            row.reasons[outcome.check] = outcome.reason + (f"\nHint: {outcome.hint}" if outcome.hint else "")
     return row
 
 
@@ -186,8 +185,7 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
     ``quick``: each mistake only with the checks its ``checks`` expression selects.
     """
     from grader.instructor.grade_all import STUDENT_TIMEOUT, _grade_students
-    from grader.sandbox.hiding import hidden_from_sandbox, paths_to_hide
-    from grader.sandbox.identity import choose_identity
+    from grader.judge.session import GradingSession
 
     started = time.monotonic()
     lab_info = get_lab(lab)
@@ -208,13 +206,11 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
             if quick and variant.checks:
                 keywords[key] = variant.checks
             todo.append((key, folder, Path(tmp) / f"{key}.json"))
-        documents = {}
-        identity = choose_identity()
-        with hidden_from_sandbox(paths_to_hide(identity)):
-            _grade_students(todo, [lab], identity, max(1, jobs), STUDENT_TIMEOUT,
-                            lambda key, document: documents.__setitem__(key, document), keywords)
-    # every judge's document comes through on_done (a grader error's too); none only after Ctrl-C
-    audit.rows = [_row(by_key[key], documents.get(key, {}), audit.checks) for key in by_key]
+        graded: dict[str, Results] = {}
+        with GradingSession() as session:
+            _grade_students(todo, [lab], session, max(1, jobs), STUDENT_TIMEOUT, graded.__setitem__, keywords)
+    # every judge's results come through on_done (a grader error's too); none only after Ctrl-C
+    audit.rows = [_row(by_key[key], graded.get(key)) for key in by_key]
     audit.wall_seconds = time.monotonic() - started
     return audit
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import csv
 import io
-import json
 import os
 import re
 import signal
@@ -29,12 +28,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.files import write_json_atomically, write_text_atomically
-from grader.judge.results import GRADED, GRADER_ERROR, Results
-from grader.sandbox.hiding import hidden_from_sandbox, paths_to_hide
-from grader.sandbox.identity import choose_identity
+from grader.files import write_text_atomically
+from grader.judge.results import GRADED, Results, ResultsFileError
+from grader.judge.session import GradingSession
 from grader.sandbox.processes import kill_tree
-from grader.sandbox.zygote import Zygote
 
 STUDENT_TIMEOUT = 1800  # seconds for one student, all labs; the per-call limits usually stop far earlier
 GRACE_SECONDS = 5  # a judge told to stop gets this long to kill its workers
@@ -48,43 +45,33 @@ def results_dir_for(out_csv: Path) -> Path:
     return out_csv.with_name(f"{out_csv.stem}-results")
 
 
-def load_results(path: Path) -> dict | None:
-    """A results file's document, or None if it is missing or not a results document."""
+def load_results(path: Path) -> Results | None:
+    """A results file's Results, or None if it is missing or not a litlabs results file."""
     try:
-        document = json.loads(path.read_text())
-        return document if isinstance(document, dict) and "score" in document else None
-    except (OSError, ValueError):
+        return Results.load(path)
+    except ResultsFileError:
         return None
-
-
-def info_of(document: dict) -> dict:
-    """The litlabs part of a results document (lab, max_score, status, problem, confinement, wall_time)."""
-    return document.get("extra_data", {}).get("litlabs", {})
-
-
-def status_of(document: dict) -> str:
-    return GRADED if info_of(document).get("status") == GRADED else GRADER_ERROR
 
 
 @dataclass
 class Batch:
     """What a grade-all run did: every student's results, and which were graded now."""
 
-    results: dict[str, dict] = field(default_factory=dict)  # student -> results document
+    results: dict[str, Results] = field(default_factory=dict)  # student -> their results
     graded_now: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
 
     def statuses(self) -> dict[str, int]:
-        return dict(collections.Counter(status_of(document) for document in self.results.values()))
+        return dict(collections.Counter(results.status for results in self.results.values()))
 
     def grader_errors(self) -> dict[str, str]:
-        return {student: info_of(document).get("problem", "") or document.get("output", "")
-                for student, document in sorted(self.results.items()) if status_of(document) != GRADED}
+        return {student: results.error for student, results in sorted(self.results.items())
+                if results.status != GRADED}
 
 
 # --- one student's judge, forked from the warm batch process ---------------------------
 
-def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote, identity,
+def _judge(directory: Path, labs: list[str], results_path: Path, session: GradingSession,
            keyword: str | None = None) -> None:
     """The forked judge's whole life: grade one student, write its results, exit. Never returns."""
     code = 1
@@ -103,10 +90,7 @@ def _judge(directory: Path, labs: list[str], results_path: Path, zygote: Zygote,
         import torch
 
         torch.set_num_threads(1)  # `jobs` judges share the cores
-        from grader.judge.grade import grade_submission
-
-        results = grade_submission(directory, labs, zygote=zygote, identity=identity, keyword=keyword)
-        write_json_atomically(results.gradescope(), results_path)
+        session.grade_labs(directory, labs, keyword=keyword).save(results_path)
         code = 0
     finally:
         os._exit(code)  # no atexit handlers, no finalizers of the batch's objects
@@ -120,23 +104,18 @@ class _Running:
     stopping_since: float | None = None
 
 
-def _error_results(labs: list[str], reason: str) -> dict:
-    return Results(lab=" ".join(labs), error=reason).gradescope()
-
-
-def _finish(job: _Running, labs: list[str], exit_status: int | None, problem: str = "") -> dict:
-    """The student's results document, with its wall time; a grader error if the judge left none."""
-    document = load_results(job.results_path)
-    if problem or document is None:
+def _finish(job: _Running, labs: list[str], exit_status: int | None, problem: str = "") -> Results:
+    """The student's results, with its wall time; a grader error if the judge left none."""
+    results = load_results(job.results_path)
+    if problem or results is None:
         if not problem:
             how = (f"signal {-exit_status}" if exit_status is not None and exit_status < 0 else
                    f"exit code {exit_status}")
             problem = f"the grader's judge process ended ({how}) without leaving a results file"
-        document = _error_results(labs, problem)
-    document.setdefault("extra_data", {}).setdefault("litlabs", {})["wall_time"] = round(
-        time.monotonic() - job.started, 3)
-    write_json_atomically(document, job.results_path)
-    return document
+        results = Results(lab=" ".join(labs), error=problem)
+    results.wall_time = time.monotonic() - job.started
+    results.save(job.results_path)
+    return results
 
 
 def _preload(labs: list[str]) -> None:
@@ -161,30 +140,26 @@ def _preload(labs: list[str]) -> None:
             spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
-def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], identity, jobs: int, timeout: float,
-                    on_done, keywords: dict[str, str] | None = None) -> None:
-    """Fork a judge per (student, directory, results path), ``jobs`` at a time.
+def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], session: GradingSession, jobs: int,
+                    timeout: float, on_done, keywords: dict[str, str] | None = None) -> None:
+    """Fork a judge per (student, directory, results path), ``jobs`` at a time, from an open session.
 
     ``keywords``: a pytest -k expression per student, for the checks to grade (``litlabs audit --quick``).
     """
-    zygote = Zygote()
     running: dict[int, _Running] = {}
     queue = list(todo)
     try:
         _preload(labs)  # while the zygote imports the same in parallel
-        zygote.wait_ready()
+        session.zygote().wait_ready()
         while queue or running:
             while queue and len(running) < jobs:
-                if not zygote.alive():  # a submission managed to kill it: the next students get a new one
-                    zygote.close()
-                    zygote = Zygote()
-                    zygote.wait_ready()
+                session.zygote().wait_ready()  # a new one if a submission managed to kill it
                 student, directory, results_path = queue.pop(0)
                 results_path.unlink(missing_ok=True)  # the judge's file, or none: never an old one
                 started = time.monotonic()
                 pid = os.fork()
                 if pid == 0:
-                    _judge(directory, labs, results_path, zygote, identity, (keywords or {}).get(student))
+                    _judge(directory, labs, results_path, session, (keywords or {}).get(student))
                 running[pid] = _Running(student, results_path, started)
             now = time.monotonic()
             for pid, job in list(running.items()):
@@ -206,28 +181,26 @@ def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], identit
         for pid in running:  # interrupted (Ctrl-C): leave no judge behind
             kill_tree(pid, same_session=False)
             os.waitpid(pid, 0)
-        zygote.close()
 
 
 # --- the gradebook ----------------------------------------------------------------------
 
-def gradebook_rows(graded: dict[str, dict]) -> tuple[list[str], list[list]]:
+def gradebook_rows(graded: dict[str, Results]) -> tuple[list[str], list[list]]:
     """CSV header and rows: student, lab, score, max, one column per check, status, problem, wall time,
     and the confinement layers that were in force."""
     checks: list[str] = []
-    for document in graded.values():
-        for test in document.get("tests", []):
-            if test["name"] not in checks:
-                checks.append(test["name"])
+    for results in graded.values():
+        for outcome in results.outcomes:
+            if outcome.title not in checks:
+                checks.append(outcome.title)
     header = ["student", "lab", "score", "max", *checks, "status", "problem", "time_s", "confinement"]
     rows = []
-    for student, document in sorted(graded.items()):
-        info = info_of(document)
-        earned = {t["name"]: t["score"] for t in document.get("tests", [])}
-        wall = info.get("wall_time", document.get("execution_time", 0))
-        rows.append([student, info.get("lab", ""), document["score"], info.get("max_score", ""),
-                     *[earned.get(c, "") for c in checks], status_of(document), info.get("problem", ""),
-                     round(float(wall), 1), info.get("confinement", "").removeprefix("Confinement: ")])
+    for student, results in sorted(graded.items()):
+        earned = {o.title: o.score for o in results.outcomes}
+        wall = results.wall_time if results.wall_time is not None else results.execution_time
+        rows.append([student, results.lab, results.score, results.max_score, *[earned.get(c, "") for c in checks],
+                     results.status, results.error or results.problem, round(float(wall), 1),
+                     results.confinement.removeprefix("Confinement: ")])
     return header, rows
 
 
@@ -268,7 +241,7 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
     for student in students:
         path = results_dir / f"{_safe(student.name)}.json"
         previous = None if force else load_results(path)
-        if previous is not None and status_of(previous) == GRADED:
+        if previous is not None and previous.status == GRADED:
             batch.results[student.name] = previous  # graded earlier, here or by `litlabs grade` elsewhere
         else:
             todo.append((student.name, student, path))
@@ -282,8 +255,8 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
         task = progress.add_task("grading", total=len(todo))
         progress.start()
 
-    def on_done(student: str, document: dict) -> None:
-        batch.results[student] = document
+    def on_done(student: str, results: Results) -> None:
+        batch.results[student] = results
         batch.graded_now.append(student)
         if progress:
             progress.advance(task)
@@ -291,10 +264,8 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
 
     try:
         if todo:
-            identity = choose_identity()
-            # Where the file-mode fallback applies, hide once for the whole batch rather than per student.
-            with hidden_from_sandbox(paths_to_hide(identity)):
-                _grade_students(todo, labs, identity, max(1, jobs), timeout, on_done)
+            with GradingSession() as session:  # one identity, hiding and zygote for the whole batch
+                _grade_students(todo, labs, session, max(1, jobs), timeout, on_done)
     finally:
         if progress:
             progress.stop()
@@ -313,12 +284,12 @@ def print_summary(batch: Batch, total: int, out_csv: Path, results_dir: Path, co
                   f"collected {reused} earlier result(s)", highlight=False)
     console.print("status: " + ", ".join(f"{name} {count}" for name, count in sorted(batch.statuses().items())),
                   highlight=False)
-    graded = [d for d in batch.results.values() if status_of(d) == GRADED]
+    graded = [r for r in batch.results.values() if r.status == GRADED]
     if graded:
-        scores = [float(d["score"]) for d in graded]
-        maxima = [float(info_of(d).get("max_score") or 0) for d in graded]
+        scores = [r.score for r in graded]
+        maxima = [r.max_score for r in graded]
         full = sum(1 for score, most in zip(scores, maxima) if score >= most > 0)
-        problems = sum(1 for d in graded if info_of(d).get("problem"))
+        problems = sum(1 for r in graded if r.problem)
         console.print(f"scores of graded rows: min {min(scores):g}, median {statistics.median(scores):g}, "
                       f"max {max(scores):g} (out of {max(maxima):g}); full marks {full}; "
                       f"submissions that did not import or had no lab file {problems}", highlight=False)

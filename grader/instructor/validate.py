@@ -12,9 +12,7 @@ from pathlib import Path
 
 from grader.course import REPO_ROOT, get_lab
 from grader.instructor.release import generated_files
-from grader.judge.grade import grade
-from grader.sandbox.identity import choose_identity
-from grader.sandbox.zygote import Zygote
+from grader.judge.session import GradingSession
 
 
 @dataclass
@@ -34,16 +32,16 @@ class CheckVerdict:
         return self.passes_on_reference and self.fails_on_stub and self.deterministic
 
 
-def validate_lab(name: str, zygote: Zygote) -> list[CheckVerdict]:
+def validate_lab(name: str, session: GradingSession) -> list[CheckVerdict]:
+    """Grade the reference twice and the untouched stub once, in an open session; one verdict per check."""
     lab = get_lab(name)
-    identity = choose_identity()
     stub_text = next(text for path, text in generated_files([lab.name]).items() if path.name == lab.filename)
     with tempfile.TemporaryDirectory(prefix="litlabs-validate-") as tmp:
         stub_dir = Path(tmp)
         (stub_dir / lab.filename).write_text(stub_text)
-        first = grade(REPO_ROOT / "solutions", lab.name, zygote=zygote, identity=identity)
-        second = grade(REPO_ROOT / "solutions", lab.name, zygote=zygote, identity=identity)
-        stub = grade(stub_dir, lab.name, zygote=zygote, identity=identity)
+        first = session.grade(REPO_ROOT / "solutions", lab.name)
+        second = session.grade(REPO_ROOT / "solutions", lab.name)
+        stub = session.grade(stub_dir, lab.name)
     for results in (first, second, stub):
         if results.error:
             raise RuntimeError(f"grading {lab.name} failed: {results.error}")

@@ -1,13 +1,20 @@
-"""Grading results: Gradescope's results.json, written atomically, and a rich table.
+"""Grading results: a typed ``Results``, saved as (and loaded from) Gradescope's results.json, and a rich table.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from grader.files import write_json_atomically
 from grader.judge.plugin import Outcome
 
 # A row's status: the submission was graded (whatever it earned), or the grader failed.
 GRADED, GRADER_ERROR = "graded", "grader error"
+
+
+class ResultsFileError(ValueError):
+    """A results file that is missing, half-written by something else, or not litlabs's."""
 
 
 @dataclass
@@ -17,8 +24,9 @@ class Results:
     notes: list[str] = field(default_factory=list)  # about the submission and the sandbox
     error: str = ""  # set when grading itself could not be completed: a grader error
     problem: str = ""  # why a graded submission earned little: no lab file, did not import
-    confinement: str = ""  # the layers that walled the submission in (grader.sandbox.describe_layers)
-    execution_time: float = 0.0
+    confinement: str = ""  # the layers that walled the submission in (grader.sandbox.identity.describe_layers)
+    execution_time: float = 0.0  # seconds the judge spent on it
+    wall_time: float | None = None  # seconds from a grade-all judge's start to its results file
 
     @property
     def status(self) -> str:
@@ -45,13 +53,39 @@ class Results:
                 "name": o.title, "number": str(number), "score": o.score, "max_score": o.points,
                 "status": "passed" if o.passed else "failed", "output": output,
                 "visibility": "after_published" if o.hidden else "visible",
+                "extra_data": {"check": o.check, "reason": o.reason, "hint": o.hint, "grader_error": o.grader_error},
             })
         return {"score": self.score, "execution_time": round(self.execution_time, 3),
                 "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
                 "stdout_visibility": "hidden", "tests": tests,
                 "extra_data": {"litlabs": {"lab": self.lab, "max_score": self.max_score, "status": self.status,
                                            "problem": self.error or self.problem,
-                                           "confinement": self.confinement}}}
+                                           "confinement": self.confinement, "error": self.error,
+                                           "notes": self.notes,
+                                           **({"wall_time": round(self.wall_time, 3)} if self.wall_time is not None
+                                              else {})}}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the results.json document atomically: a reader sees the old file or the whole new one."""
+        return write_json_atomically(self.gradescope(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Read a results.json that ``save`` wrote. Raises ResultsFileError for a missing or malformed one."""
+        try:
+            document = json.loads(Path(path).read_text())
+            info = document["extra_data"]["litlabs"]
+            outcomes = [Outcome(check=t["extra_data"]["check"], title=t["name"], points=float(t["max_score"]),
+                                hidden=t["visibility"] == "after_published", passed=t["status"] == "passed",
+                                reason=t["extra_data"]["reason"], hint=t["extra_data"]["hint"],
+                                grader_error=bool(t["extra_data"]["grader_error"])) for t in document["tests"]]
+            # the status is what a reader of the file (and an edit of it) goes by: not graded means an error
+            error = "" if info["status"] == GRADED else info.get("error") or info["problem"] or "grader error"
+            return cls(lab=info["lab"], outcomes=outcomes, notes=list(info.get("notes", [])), error=error,
+                       problem="" if error else info["problem"], confinement=info.get("confinement", ""),
+                       execution_time=float(document.get("execution_time", 0.0)), wall_time=info.get("wall_time"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ResultsFileError(f"{path} is not a litlabs results file ({type(err).__name__}: {err})") from err
 
 
 def merge(parts: list[Results]) -> Results:
