@@ -51,37 +51,10 @@ OPERATORS = [
 
 def value_graph(build, inputs, program):
     """Add build(*Values) and its backward to program: (Ref of the output's data, [Refs of the input grads])."""
-    leaves = [program.call(None, "Value", x) for x in inputs]
-    out = build(*[_Node(program, leaf) for leaf in leaves]).ref
-    program.call(out, "backward")
-    data = program.attr(out, "data")
-    grads = [program.attr(leaf, "grad") for leaf in leaves]
-    return data, grads
-
-
-class _Node:
-    """A Value in the worker, seen from here: a + b adds a step that calls __add__ there."""
-
-    def __init__(self, program, ref):
-        self.program, self.ref = program, ref
-
-    def _op(self, name, *args):
-        args = [a.ref if isinstance(a, _Node) else a for a in args]
-        return _Node(self.program, self.program.call(self.ref, name, *args))
-
-    def __add__(self, other): return self._op("__add__", other)
-    def __radd__(self, other): return self._op("__radd__", other)
-    def __mul__(self, other): return self._op("__mul__", other)
-    def __rmul__(self, other): return self._op("__rmul__", other)
-    def __sub__(self, other): return self._op("__sub__", other)
-    def __rsub__(self, other): return self._op("__rsub__", other)
-    def __truediv__(self, other): return self._op("__truediv__", other)
-    def __rtruediv__(self, other): return self._op("__rtruediv__", other)
-    def __pow__(self, k): return self._op("__pow__", k)
-    def __neg__(self): return self._op("__neg__")
-    def relu(self): return self._op("relu")
-    def tanh(self): return self._op("tanh")
-    def exp(self): return self._op("exp")
+    leaves = [program.module.Value(x) for x in inputs]
+    out = build(*leaves)  # Program nodes: each operator adds its step
+    out.backward()
+    return program.attr(out, "data"), [program.attr(leaf, "grad") for leaf in leaves]
 
 
 def torch_graph(build, inputs):

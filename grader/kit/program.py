@@ -96,27 +96,94 @@ class Ref(int):
     """The result of an earlier step of a Program; pass it as a target or an argument of later steps."""
 
 
+class Node(Ref):
+    """A Ref that reads like Python: calling its methods and operators adds the steps to its Program.
+
+        p = Program()
+        net = p.module.LeNet5(num_classes=10)      # p.call(None, "LeNet5", num_classes=10)
+        logits = net(x)                             # p.call(net, "__call__", x)
+        names = net.named_parameters()              # p.call(net, "named_parameters")
+        y = (p.module.Value(2.0) * 3).tanh()        # operators too (the Value of Lab 2)
+        results = submission.run(p); results[logits]
+
+    Attribute *reads* are explicit, ``p.attr(node, "grad")``: a proxy cannot tell a read from a call.
+    """
+
+    def __new__(cls, program: Program, index: int):
+        node = super().__new__(cls, index)
+        node._program = program
+        return node
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Method(self._program, self, name)
+
+    def __call__(self, *args, **kwargs) -> Node:
+        return self._program.call(self, "__call__", *args, **kwargs)
+
+    def _op(self, name: str, *args) -> Node:
+        return self._program.call(self, name, *args)
+
+    def __add__(self, other): return self._op("__add__", other)
+    def __radd__(self, other): return self._op("__radd__", other)
+    def __sub__(self, other): return self._op("__sub__", other)
+    def __rsub__(self, other): return self._op("__rsub__", other)
+    def __mul__(self, other): return self._op("__mul__", other)
+    def __rmul__(self, other): return self._op("__rmul__", other)
+    def __truediv__(self, other): return self._op("__truediv__", other)
+    def __rtruediv__(self, other): return self._op("__rtruediv__", other)
+    def __matmul__(self, other): return self._op("__matmul__", other)
+    def __pow__(self, other): return self._op("__pow__", other)
+    def __neg__(self): return self._op("__neg__")
+    def __getitem__(self, key): return self._op("__getitem__", key)
+
+
+class _Method:
+    """``node.name`` before it is called: ``node.name(*args)`` adds the call step."""
+
+    def __init__(self, program: Program, target: Ref | None, name: str):
+        self.program, self.target, self.name = program, target, name
+
+    def __call__(self, *args, **kwargs) -> Node:
+        return self.program.call(self.target, self.name, *args, **kwargs)
+
+
+class _Module:
+    """``Program.module``: the submitted module, whose functions and classes are called by name."""
+
+    def __init__(self, program: Program):
+        self._program = program
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Method(self._program, None, name)
+
+
 class Program:
     """A few steps run against the submitted module in one request, its objects kept in the worker.
 
-    Each method adds a step and returns its ``Ref``; ``Submission.run`` returns the steps'
-    results as plain data (tensors, numbers, lists...) or ``{"$object": type name}``::
+    Each method adds a step and returns its ``Node`` (a ``Ref`` that reads like Python, see ``Node``);
+    ``Submission.run`` returns the steps' results as plain data (tensors, numbers, lists...) or
+    ``{"$object": type name}``::
 
         p = Program()
-        a = p.call(None, "Value", 2.0)       # submission.Value(2.0); None is the module
-        y = p.call(p.call(a, "__mul__", a), "tanh")
-        p.call(y, "backward")
+        a = p.module.Value(2.0)              # or p.call(None, "Value", 2.0); None is the module
+        y = (a * a).tanh()
+        y.backward()
         grad = p.attr(a, "grad")
         results = submission.run(p); results[grad]
     """
 
     def __init__(self):
         self.steps: list[list] = []
+        self.module = _Module(self)
 
-    def _add(self, kind, target=None, name=None, args=(), kwargs=None) -> Ref:
+    def _add(self, kind, target=None, name=None, args=(), kwargs=None) -> Node:
         self.steps.append([kind, target if target is None else int(target), name,
                            [_encode(a) for a in args], {k: _encode(v) for k, v in (kwargs or {}).items()}])
-        return Ref(len(self.steps) - 1)
+        return Node(self, len(self.steps) - 1)
 
     def value(self, value) -> Ref:
         """Send a value (a tensor: requires_grad is kept) to use in later steps."""
@@ -125,7 +192,10 @@ class Program:
     def attr(self, target: Ref | None, name: str) -> Ref:
         return self._add("attr", target, name)
 
-    def call(self, target: Ref | None, name: str, *args, **kwargs) -> Ref:
+    def call(self, target: Ref | _Method | None, name: str | None = None, *args, **kwargs) -> Node:
+        """target.name(*args, **kwargs); ``p.call(net.named_parameters)`` names both at once."""
+        if isinstance(target, _Method):
+            return self._add("call", target.target, target.name, args if name is None else (name, *args), kwargs)
         return self._add("call", target, name, args, kwargs)
 
     def call_by_hand(self, target: Ref | None, name: str, *args, **kwargs) -> Ref:
