@@ -5,7 +5,7 @@ about itself: they look at the processes of the machine, at the folders, at the 
 what the judge decodes. Each scenario runs in a real grading process started with the
 interpreter user nobody can run: as root (each submission then runs as a uid of its own) and as
 user nobody (the worker is the grader's own user), with and without Landlock. The static policy
-(``grader/judge/policy.py``) would refuse these submissions before they run; they go to the sandbox
+(``grader/judge/policy/``) would refuse these submissions before they run; they go to the sandbox
 directly to prove the walls behind it.
 """
 import json

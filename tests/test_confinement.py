@@ -24,7 +24,7 @@ from grader.sandbox.limits import Limits
 
 @pytest.fixture(autouse=True)
 def walls_behind_the_policy(monkeypatch):
-    """Several submissions here break the static policy (grader/judge/policy.py) on purpose, to reach the walls behind
+    """Several submissions here break the static policy (grader/judge/policy/) on purpose, to reach the walls behind
     it: the policy is off in this module, so those walls are what is tested (tests/test_hostile.py tests the
     policy's own verdicts)."""
     monkeypatch.setenv("LITLABS_NO_POLICY", "1")

@@ -5,7 +5,7 @@ source would write it (see its docstring), tagged with its lab, the category of 
 it attacks (README, "Threat model"), the checks it targets (a -k expression) and its honest
 control in tests/hostile/controls/. Every attack is graded twice:
 
-- with the static policy (grader/judge/policy.py) on, as every grading runs: it scores no more than its
+- with the static policy (grader/judge/policy/) on, as every grading runs: it scores no more than its
   control (most are refused before they run, with the line that broke the rules);
 - with the policy off, so that the walls behind it are what is tested: it still scores no more
   than its control, the grading ends ``graded`` (never a grader error) within its time budget,

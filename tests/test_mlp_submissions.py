@@ -45,7 +45,7 @@ def test_every_check_catches_at_least_one_mistake(audit):
 def test_a_backward_that_uses_autograd_is_named_in_the_reason(tmp_path, zygote):
     results = MLP.grade(tmp_path, zygote, MLP.variant("Linear: backward secretly uses autograd"))
     reason = next(o.reason for o in results.outcomes if o.check == "test_linear_backward_is_written_by_hand")
-    # the static rule names the line (grader/judge/policy.py); the worker's engine swap would say it at run time
+    # the static rule names the line (grader/judge/policy/); the worker's engine swap would say it at run time
     assert "LinearFunction.backward uses torch.enable_grad" in reason and "mlp.py, line" in reason, reason
 
 

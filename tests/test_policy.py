@@ -1,4 +1,4 @@
-"""grader/judge/policy.py: the static integrity policy and the labs' scoped rules, on honest and on hostile source.
+"""grader/judge/policy/: the static integrity policy and the labs' scoped rules, on honest and on hostile source.
 
 Honest code is every reference and stub, every deliberately wrong but honest submission the other tests
 grade (read from their tables here, without importing them), the differently written Lab 1 submission,

@@ -10,7 +10,7 @@ class Submission:
     """What checks see of the submitted lab module (the ``submission`` fixture).
 
     ``breaches``: the lab's scoped rules the submitted source breaks, by rule name (see
-    ``grader.policy.LAB_RULES``); a check whose claim the worker could forge (a backward "by hand",
+    ``grader.judge.policy.LAB_RULES``); a check whose claim the worker could forge (a backward "by hand",
     "your own" convolution) also asks ``follows(rule)``.
     """
 
