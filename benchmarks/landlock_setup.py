@@ -22,7 +22,7 @@ import torch  # noqa: F401
 
 from grader.sandbox import landlock
 from grader.sandbox.identity import private_paths
-from grader.sandbox.worker import SYSTEM_WRITE, _base_rules, allowed_paths
+from grader.sandbox.worker import _base_rules, allowed_paths, allowed_writes
 
 PRIVATE = tuple(private_paths())  # what the judge sends the zygote with each worker's spec
 
@@ -44,7 +44,7 @@ def one_worker(workdir: str, all_itself: bool) -> tuple[float, float, float, int
             else:
                 base = _base_rules(PRIVATE)  # worked out by the parent before the fork
                 t1 = time.perf_counter()
-                landlock.enforce(base.plus(write=[workdir, *SYSTEM_WRITE]))
+                landlock.enforce(base.plus(write=allowed_writes(workdir)))
                 rules = len(base.paths)
             t2 = time.perf_counter()
             os.write(write_end, struct.pack("dddi", forked - started, t1 - t0, t2 - t1, rules))

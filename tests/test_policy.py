@@ -933,10 +933,11 @@ HOSTILE = {  # family -> [(source, what the report must say)]
         ("import ctypes\nctypes.pythonapi\n", "imports ctypes"),
     ],
     "sys.modules and the grader": [
-        ("import sys\nworker = sys.modules['grader.sandbox.worker']\n", "imports sys"),
-        ("import torch\nworker = torch.sys.modules['grader.sandbox.worker']\n", "reaches the sys module through torch"),
-        ("import warnings\nworker = warnings.sys.modules['grader.sandbox.worker']\n", "reaches the sys module through warnings"),
-        ("from grader.sandbox.worker import _REAL_ENGINE\n", "imports _REAL_ENGINE from grader.sandbox.worker"),
+        ("import sys\nops = sys.modules['grader.sandbox.ops']\n", "imports sys"),
+        ("import torch\nops = torch.sys.modules['grader.sandbox.ops']\n", "reaches the sys module through torch"),
+        ("import warnings\nops = warnings.sys.modules['grader.sandbox.ops']\n",
+         "reaches the sys module through warnings"),
+        ("from grader.sandbox.ops import _REAL_ENGINE\n", "imports _REAL_ENGINE from grader.sandbox.ops"),
         ("from solutions.mlp import *\n", "imports everything from solutions.mlp"),
         ("import importlib\nm = importlib.import_module('grader')\n", "imports importlib"),
     ],
@@ -1247,7 +1248,7 @@ def test_evasion_dunders_called_by_hand_and_super_with_arguments():
 
 def test_evasion_system_modules_and_functions_reached_through_allowed_modules():
     cases = {
-        "import torch\nworker = torch.sys.modules['grader.sandbox.worker']\n": "reaches the sys module through torch",
+        "import torch\nops = torch.sys.modules['grader.sandbox.ops']\n": "reaches the sys module through torch",
         "import datamodules.pretrained\ndatamodules.pretrained.os.system('id')\n": "datamodules.pretrained.os",
         "import datamodules.base\ndatamodules.base.Path('results.json').write_text('{}')\n":
             "uses datamodules.base.Path",

@@ -1,10 +1,10 @@
-"""The steps a check's Program runs in the worker (grader.sandbox.worker.op_run), run here in-process on a small module."""
+"""The steps a check's Program runs in the worker (grader.sandbox.ops.op_run), run here in-process on a small module."""
 import types
 
 import torch
 
 from grader.kit.program import Program
-from grader.sandbox.worker import op_run
+from grader.sandbox.ops import op_run
 
 
 def _module():

@@ -2,7 +2,7 @@
 
 A lab's model computes its loss in ``training_step`` and its epoch figures with ``EpochMetrics``
 (``labs/common.py``); a copied hook that updates or logs the wrong stage trains as well as the right
-one, so only running every stage shows it. ``log_dict`` is stood in for (see ``worker.StandIn``), so
+one, so only running every stage shows it. ``log_dict`` is stood in for (see ``ops.StandIn``), so
 no Trainer is needed.
 """
 from __future__ import annotations

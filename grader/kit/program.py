@@ -209,7 +209,7 @@ class Program:
 
     def stand_in(self, target: Ref | None, name: str, returns, known: dict | None = None) -> Ref:
         """Replace the function ``name`` of target (None: the submitted module) for the rest of the program by a
-        stand-in that records each call's arguments and answers with ``returns`` in turn (see worker.StandIn);
+        stand-in that records each call's arguments and answers with ``returns`` in turn (see ops.StandIn);
         ``p.call(ref, "recorded")`` reads the calls. For checking what an experiment function runs."""
         return self._add("stand_in", target, name, [list(returns)], {"known": known or {}})
 

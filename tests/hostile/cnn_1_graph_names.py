@@ -5,7 +5,7 @@ control: cnn_torch_ops.py
 effect: inflate
 
 conv2d and max_pool2d are torch's own (the control). The "by hand" checks look for torch's convolution and
-pooling among the autograd node names that grader.sandbox.worker._graph_nodes lists; the submission swaps that module
+pooling among the autograd node names that grader.sandbox.ops._graph_nodes lists; the submission swaps that module
 global for one that drops every name containing Convolution/Conv2d/Pool and reports Im2ColBackward0 instead.
 
 (The rest is the control verbatim; the attack is marked ATTACK.)
@@ -340,7 +340,7 @@ class LeNet5(L.LightningModule):
 # --- ATTACK ------------------------------------------------------------
 import sys as _sys
 
-_worker = _sys.modules.get("grader.sandbox.worker")
+_worker = _sys.modules.get("grader.sandbox.ops")
 if _worker is not None:
     _honest_graph_nodes = _worker._graph_nodes
 

@@ -5,7 +5,7 @@ control: rotation_reference.py
 effect: hang
 
 Every answer is right, but each comes just before its deadline: the import sleeps 19 s (limit 20 s) and the
-wrapped worker ops (grader.sandbox.worker.OPS) sleep until 0.6 s before the per-call limit (10 s, 180 s for a fit). No
+wrapped worker ops (grader.sandbox.ops.OPS) sleep until 0.6 s before the per-call limit (10 s, 180 s for a fit). No
 single request times out, so nothing is killed; the grading just takes as long as all deadlines together:
 for the whole lab (≈ 25 calls and 6 fits, hidden checks aside) about 20 minutes instead of 26 s, and with
 a few more slow requests a grade-all row passes STUDENT_TIMEOUT (1800 s) and becomes a grader error.
@@ -259,7 +259,7 @@ import sys as _sys
 import time as _time
 
 _LIMITS = {"fit": 180.0, "load": 20.0}
-_worker = _sys.modules.get("grader.sandbox.worker")
+_worker = _sys.modules.get("grader.sandbox.ops")
 if _worker is not None:
     def _slow(op, honest):
         def run(state, request):
