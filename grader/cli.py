@@ -2,7 +2,8 @@
 
 Students: ``litlabs check LAB``, ``litlabs train LAB``.
 Autograders: ``litlabs grade SUBMISSION``.
-Instructors: ``litlabs release``, ``validate``, ``gradescope``, ``grade-all``.
+Instructors: ``litlabs release``, ``validate``, ``gradescope``, ``grade-all``, ``audit``: these live in
+grader/instructor/, which the student release leaves out, so they are imported only when called.
 """
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def cmd_train(args) -> int:
                   download=args.download, batch_size=args.batch_size, config=config, console=console,
                   model_args=_model_args(args.set))
     except NotImplementedError as err:  # a stub: say what is left, not a traceback
-        raise UsageError(f"the {lab.name} code is not finished: {str(err).rstrip('.')}. "
+        where = str(err).rstrip(".") or "a function"  # a stub's region names its place: "SoftmaxRegression.forward"
+        raise UsageError(f"the {lab.name} code is not finished: {where} still raises NotImplementedError. "
                          f"Run `litlabs check {lab.name}` to see what is left.") from None
     return 0
 
@@ -188,17 +190,38 @@ def cmd_check(args) -> int:
     return code
 
 
+def _has_instructor_wing() -> bool:
+    """Whether grader/instructor/ sits beside this file: the student release leaves it out.
+
+    Asked of the folder, not of the import system: another checkout's editable install could answer
+    ``import grader.instructor`` with its own.
+    """
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parent / "instructor" / "__init__.py").is_file()
+
+
+def _instructor_tool(func):
+    """An instructor subcommand: where grader/instructor/ is absent (a student release), say so in one line."""
+    def run(args) -> int:
+        if not _has_instructor_wing():
+            raise UsageError(f"`litlabs {args.command}` is an instructor tool, not part of the student release")
+        return func(args)
+
+    return run
+
+
 def _add_instructor(sub):
     p = sub.add_parser("release", help="regenerate labs/ (stubs, handouts) from solutions/, or a student release")
     p.add_argument("labs", nargs="*", help="labs to release (default: all)")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 and show the diff if labs/ is stale")
     p.add_argument("--student", metavar="OUT_DIR", help="write a self-contained student repository to OUT_DIR")
-    p.set_defaults(func=cmd_release)
+    p.set_defaults(func=_instructor_tool(cmd_release))
 
     p = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
     p.add_argument("out", help="the zip to write, e.g. autograder.zip")
     p.add_argument("--lab", nargs="+", help="labs the bundle grades (default: all)")
-    p.set_defaults(func=cmd_gradescope)
+    p.set_defaults(func=_instructor_tool(cmd_gradescope))
 
     p = sub.add_parser("grade-all", help="grade a folder of submissions (one sub-folder per student) into a CSV")
     p.add_argument("submissions", help="directory with one sub-directory per student")
@@ -208,11 +231,11 @@ def _add_instructor(sub):
                    help="lab(s) to grade (default: every lab whose file any of the submissions holds)")
     p.add_argument("--force", action="store_true",
                    help="regrade every student (by default a rerun regrades only rows that are not 'graded')")
-    p.set_defaults(func=cmd_grade_all)
+    p.set_defaults(func=_instructor_tool(cmd_grade_all))
 
     p = sub.add_parser("validate", help="prove every check passes on the reference and fails on the stub")
     p.add_argument("labs", nargs="*", help="labs to validate (default: all)")
-    p.set_defaults(func=cmd_validate)
+    p.set_defaults(func=_instructor_tool(cmd_validate))
 
     p = sub.add_parser("audit", help="grade each lab's table of student mistakes and correct alternatives: "
                                      "the mutation score, what no check catches, what is too strict")
@@ -226,7 +249,7 @@ def _add_instructor(sub):
                    help="grade only the tables given with --mistakes, not the ones litlabs ships")
     p.add_argument("--quick", action="store_true",
                    help="grade each mistake only with the checks its table names (skips long trainings)")
-    p.set_defaults(func=cmd_audit)
+    p.set_defaults(func=_instructor_tool(cmd_audit))
 
 
 def cmd_audit(args) -> int:
@@ -335,16 +358,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that are the user's to fix: reported in one line, exit code 2."""
     from datamodules import DataError
     from grader.course import LabError
-    from grader.instructor.release import ReleaseError
     from grader.judge.intake import IntakeError
 
+    kinds = (UsageError, LabError, DataError, IntakeError)
+    if not _has_instructor_wing():  # a student release
+        return kinds
+    from grader.instructor.release import ReleaseError
+
+    return (*kinds, ReleaseError)
+
+
+def main(argv=None) -> int:
+    reported = _reported_errors()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, LabError, DataError, ReleaseError, IntakeError) as err:
+    except reported as err:
         errors.print(f"[red]error:[/] {err}", highlight=False)
         return 2
     except KeyboardInterrupt:  # what was finished is kept (grade-all writes its gradebook first)

@@ -8,9 +8,9 @@ batch normalisation in training and in evaluation; data augmentation):
 - H_out = floor((H + 2·padding − dilation·(kH − 1) − 1) / stride) + 1, and the same for W
 - batch norm: x̂ = (x − μ) / √(σ² + ε), y = γ·x̂ + β, with μ, σ² per channel
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from labs.common import EpochMetrics
+from labs.common import ClassifierHooks, EpochMetrics
 
 
 def pair(value) -> tuple[int, int]:
@@ -41,7 +41,9 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     Returns: an int, the output length (the formula's floor).
     """
     # TODO: return the output-size formula from the notes (integer division does the floor).
-    raise NotImplementedError('return the output-size formula from the notes (integer division does the floor).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("conv_output_size")
+    ### END YOUR SOLUTION
 
 
 def conv_parameter_count(in_channels: int, out_channels: int, kernel_size, bias: bool = True) -> int:
@@ -55,7 +57,9 @@ def conv_parameter_count(in_channels: int, out_channels: int, kernel_size, bias:
     """
     kernel_h, kernel_w = pair(kernel_size)
     # TODO: count the filters' weights, plus the biases if bias is True.
-    raise NotImplementedError("count the filters' weights, plus the biases if bias is True.")
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("conv_parameter_count")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -83,7 +87,9 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     # TODO: compute H_out and W_out with conv_output_size; unfold x into columns; multiply the flattened
     # filters (C_out, C_in·kH·kW) with the columns; add the bias per output channel; reshape to
     # (N, C_out, H_out, W_out). Do not call F.conv2d or torch.nn.Conv2d.
-    raise NotImplementedError('compute H_out and W_out with conv_output_size; unfold x into columns; multiply the flattened filters (C_out, C_in·kH·kW) with the columns; add the bias per output channel; reshape to (N, C_out, H_out, W_out). Do not call F.conv2d or torch.nn.Conv2d.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("conv2d")
+    ### END YOUR SOLUTION
 
 
 def max_pool2d(x: torch.Tensor, kernel_size, stride=None):
@@ -105,7 +111,9 @@ def max_pool2d(x: torch.Tensor, kernel_size, stride=None):
     stride_h, stride_w = pair(kernel_size if stride is None else stride)
     # TODO: unfold x into windows, view them as (N, C, kH·kW, H_out·W_out), take the max over the window
     # dimension and reshape to (N, C, H_out, W_out). Do not call F.max_pool2d or torch.nn.MaxPool2d.
-    raise NotImplementedError('unfold x into windows, view them as (N, C, kH·kW, H_out·W_out), take the max over the window dimension and reshape to (N, C, H_out, W_out). Do not call F.max_pool2d or torch.nn.MaxPool2d.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("max_pool2d")
+    ### END YOUR SOLUTION
 
 
 class Conv2d(torch.nn.Conv2d):
@@ -147,13 +155,17 @@ class BatchNorm2d(torch.nn.Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         # TODO: create the learnable weight and bias (torch.nn.Parameter) and register the three buffers
         # (self.register_buffer) with the names and initial values in the docstring.
-        raise NotImplementedError('create the learnable weight and bias (torch.nn.Parameter) and register the three buffers (self.register_buffer) with the names and initial values in the docstring.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("BatchNorm2d.__init__")
+        ### END YOUR SOLUTION
 
     def forward(self, x):
         # TODO: in training mode take μ and the biased σ² over dims (0, 2, 3) and update the running
         # buffers without recording gradients (torch.no_grad()), counting the batch in num_batches_tracked;
         # in eval mode use the running buffers. Then return γ·x̂ + β, broadcasting (C,) as (1, C, 1, 1).
-        raise NotImplementedError('in training mode take μ and the biased σ² over dims (0, 2, 3) and update the running buffers without recording gradients (torch.no_grad()), counting the batch in num_batches_tracked; in eval mode use the running buffers. Then return γ·x̂ + β, broadcasting (C,) as (1, C, 1, 1).')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("BatchNorm2d.forward")
+        ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +182,9 @@ def train_transforms(image_size=28, max_shift: int = 2) -> v2.Transform:
     """
     # TODO: return a v2.Compose of v2.RandomCrop (with padding=max_shift and padding_mode="edge")
     # and v2.ToDtype(torch.float32).
-    raise NotImplementedError('return a v2.Compose of v2.RandomCrop (with padding=max_shift and padding_mode="edge") and v2.ToDtype(torch.float32).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("train_transforms")
+    ### END YOUR SOLUTION
 
 
 def eval_transforms(image_size=28) -> v2.Transform:
@@ -179,13 +193,15 @@ def eval_transforms(image_size=28) -> v2.Transform:
     An image of the right size passes unchanged: a model is evaluated on the data as it is.
     """
     # TODO: return a v2.Compose of v2.CenterCrop(image_size) and v2.ToDtype(torch.float32).
-    raise NotImplementedError('return a v2.Compose of v2.CenterCrop(image_size) and v2.ToDtype(torch.float32).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("eval_transforms")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
 # Part 5: LeNet-5
 # ---------------------------------------------------------------------------
-class LeNet5(L.LightningModule):
+class LeNet5(ClassifierHooks, L.LightningModule):
     """LeNet-5 with ReLU and (optionally) batch normalisation, built from this lab's layers.
 
     features:   Conv2d(C, 6, 5, padding=2) → [BatchNorm2d(6)] → ReLU → MaxPool2d(2)
@@ -208,7 +224,9 @@ class LeNet5(L.LightningModule):
         # TODO: build self.features (a torch.nn.Sequential of Conv2d, torch.nn.BatchNorm2d when batch_norm,
         # torch.nn.ReLU and MaxPool2d, as in the docstring) and self.classifier (torch.nn.Flatten, then
         # torch.nn.Linear and ReLU layers). Find h and w, the feature maps' size, with conv_output_size.
-        raise NotImplementedError("build self.features (a torch.nn.Sequential of Conv2d, torch.nn.BatchNorm2d when batch_norm, torch.nn.ReLU and MaxPool2d, as in the docstring) and self.classifier (torch.nn.Flatten, then torch.nn.Linear and ReLU layers). Find h and w, the feature maps' size, with conv_output_size.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LeNet5.__init__")
+        ### END YOUR SOLUTION
         self.train_transform = train_transforms((height, width), max_shift)
         self.eval_transform = eval_transforms((height, width))
         self.metrics = EpochMetrics(num_classes)
@@ -216,7 +234,9 @@ class LeNet5(L.LightningModule):
     def forward(self, x):
         """Return logits (N, num_classes) for images x of shape (N, C, H, W)."""
         # TODO: the features, then the classifier.
-        raise NotImplementedError('the features, then the classifier.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LeNet5.forward")
+        ### END YOUR SOLUTION
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         # Lightning calls this on every batch, on the model's device: augment while training only.
@@ -225,29 +245,12 @@ class LeNet5(L.LightningModule):
         return torch.stack([transform(image) for image in x]), y
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True,

@@ -2,6 +2,8 @@
 
 ``EpochMetrics`` is the bookkeeping every classifier in the labs does the same way: a mean loss
 and an accuracy for each stage, accumulated batch by batch and logged once per epoch.
+``ClassifierHooks`` is Lightning's step and epoch-end hooks of such a classifier, written once:
+Lab 1 writes them out, Labs 2–5's models inherit them.
 ``fit_and_test`` is how the labs' experiments train one model and read its test accuracy.
 """
 from __future__ import annotations
@@ -48,6 +50,54 @@ class EpochMetrics(torch.nn.Module):
         figures = self.stages[stage].compute()
         module.log_dict({f"{STAGES[stage]}_{name}": value for name, value in figures.items()}, prog_bar=True)
         self.stages[stage].reset()
+
+
+class ClassifierHooks:
+    """Lightning's step and epoch-end hooks of a classifier, around the model's own ``_shared_step``.
+
+    A mixin: list it before ``L.LightningModule``, so that its hooks replace Lightning's defaults::
+
+        class LeNet5(ClassifierHooks, L.LightningModule):
+            def __init__(self, num_classes=10):
+                ...
+                self.metrics = EpochMetrics(num_classes)
+
+            def _shared_step(self, batch, stage):
+                x, y = batch                          # x (N, ...), y (N,) class indices
+                logits = self(x)                      # (N, num_classes)
+                loss = F.cross_entropy(logits, y)     # a scalar: the batch's mean loss
+                self.metrics.update(stage, loss, logits, y)
+                return loss
+
+    The model supplies ``self.metrics`` (an ``EpochMetrics``) and ``_shared_step(batch, stage)``: one
+    batch ``(x, y)`` of the stage ("fit", "val" or "test") in, the batch's mean loss (shape ()) out,
+    with ``self.metrics`` updated for that stage. The hooks then do what Lab 1's models write out:
+
+    - ``training_step`` returns the loss, which Lightning backpropagates and steps the optimizer on;
+    - ``validation_step`` and ``test_step`` only measure: they return nothing, so nothing learns;
+    - each ``on_STAGE_epoch_end`` logs the stage's epoch figures (``train_loss``, ``val_acc``, ...)
+      once per epoch and starts the stage afresh.
+
+    A model that needs something else in a hook overrides it (and may call ``super()``).
+    """
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "fit")
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_step(batch, "test")
+
+    def on_train_epoch_end(self):
+        self.metrics.log_epoch(self, "fit")
+
+    def on_validation_epoch_end(self):
+        self.metrics.log_epoch(self, "val")
+
+    def on_test_epoch_end(self):
+        self.metrics.log_epoch(self, "test")
 
 
 def fit_and_test(model: L.LightningModule, datamodule, max_epochs: int, accelerator: str = "cpu") -> float:

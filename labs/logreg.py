@@ -6,9 +6,9 @@ Notation (lecture notes, STAT 453 L03–L07):
 - z = wᵀx + b: the net input, or *logits*;  a = σ(z): the activation, a probability
 - y: the true label, in {0, 1} (binary) or {0, ..., C-1} (C classes)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def perceptron_step(w, b, x, y, lr=1.0):
     w or b in place.
     """
     # TODO: predict ŷ with a threshold at 0, compute err = y − ŷ, and return the updated (w, b).
-    raise NotImplementedError('predict ŷ with a threshold at 0, compute err = y − ŷ, and return the updated (w, b).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("perceptron_step")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -56,7 +58,9 @@ def sigmoid(z):
     to a large positive power.
     """
     # TODO: compute σ(z) using only e^(−|z|), which never overflows (treat z ≥ 0 and z < 0 separately).
-    raise NotImplementedError('compute σ(z) using only e^(−|z|), which never overflows (treat z ≥ 0 and z < 0 separately).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("sigmoid")
+    ### END YOUR SOLUTION
 
 
 def binary_cross_entropy(logits, targets):
@@ -73,7 +77,9 @@ def binary_cross_entropy(logits, targets):
     Returns a scalar tensor (shape ()): the mean of L over the N examples.
     """
     # TODO: return the mean loss over the batch, computed from the logits without taking log(σ(z)) directly.
-    raise NotImplementedError('return the mean loss over the batch, computed from the logits without taking log(σ(z)) directly.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("binary_cross_entropy")
+    ### END YOUR SOLUTION
 
 
 def logistic_gradients(x, y, w, b):
@@ -93,7 +99,9 @@ def logistic_gradients(x, y, w, b):
     shape (), in the dtype of w. Use no autograd here: write the formula.
     """
     # TODO: compute a = σ(Xw + b), the errors a − y, and average their products with x over the batch.
-    raise NotImplementedError('compute a = σ(Xw + b), the errors a − y, and average their products with x over the batch.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("logistic_gradients")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -110,7 +118,9 @@ def softmax(logits):
     mathematically and keeps e^z from overflowing.
     """
     # TODO: shift each row by its maximum, exponentiate, and normalise each row to sum to 1.
-    raise NotImplementedError('shift each row by its maximum, exponentiate, and normalise each row to sum to 1.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("softmax")
+    ### END YOUR SOLUTION
 
 
 def cross_entropy(logits, targets):
@@ -126,7 +136,9 @@ def cross_entropy(logits, targets):
     must be finite for logits of ±1000 (use the log-sum-exp trick).
     """
     # TODO: compute log-probabilities with the log-sum-exp trick, pick each example's true class, average.
-    raise NotImplementedError("compute log-probabilities with the log-sum-exp trick, pick each example's true class, average.")
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("cross_entropy")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -162,8 +174,11 @@ class BinaryLogisticRegression(L.LightningModule):
         """
         x = x.flatten(1)
         loss = binary_cross_entropy(self(x), y)
-        # TODO: get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by self.hparams.lr.
-        raise NotImplementedError('get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by self.hparams.lr.')
+        # TODO: get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by
+        # self.hparams.lr.
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("BinaryLogisticRegression.sgd_step")
+        ### END YOUR SOLUTION
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -214,22 +229,29 @@ class SoftmaxRegression(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         # TODO: create self.linear, a torch.nn.Linear layer from num_features inputs to num_classes outputs.
-        raise NotImplementedError('create self.linear, a torch.nn.Linear layer from num_features inputs to num_classes outputs.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SoftmaxRegression.__init__")
+        ### END YOUR SOLUTION
         self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
         """Return logits of shape (N, num_classes) for x of shape (N, ...)."""
         # TODO: flatten every example to a vector of num_features values and apply the linear layer.
-        raise NotImplementedError('flatten every example to a vector of num_features values and apply the linear layer.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SoftmaxRegression.forward")
+        ### END YOUR SOLUTION
 
     def _shared_step(self, batch, stage):
         x, y = batch
         logits = self(x)
         # TODO: compute the loss with this lab's cross_entropy.
-        raise NotImplementedError("compute the loss with this lab's cross_entropy.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SoftmaxRegression._shared_step")
+        ### END YOUR SOLUTION
         self.metrics.update(stage, loss, logits, y)
         return loss
 
+    # Lightning's hooks, written out; from Lab 2 on, models inherit these six from labs.common.ClassifierHooks.
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "fit")
 

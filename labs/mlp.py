@@ -7,9 +7,9 @@ with matrices; initialisation experiments; dropout):
 - dY, dX, dW, db: the gradient of the loss L with respect to Y, X, W, b (same shapes as those)
 - upstream gradient × local gradient = downstream gradient (the chain rule, one node at a time)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import math
 import lightning as L
 import torch
 
-from labs.common import EpochMetrics
+from labs.common import ClassifierHooks, EpochMetrics
 
 
 # ---------------------------------------------------------------------------
@@ -57,7 +57,9 @@ class Value:
 
         def _backward():
             # TODO: the local gradient of self·other is other (for self) and self (for other).
-            raise NotImplementedError('the local gradient of self·other is other (for self) and self (for other).')
+            ### BEGIN YOUR SOLUTION
+            raise NotImplementedError("Value.__mul__ backward")
+            ### END YOUR SOLUTION
 
         out._backward = _backward
         return out
@@ -68,7 +70,9 @@ class Value:
 
         def _backward():
             # TODO: d(self^k)/d(self) = k·self^(k−1).
-            raise NotImplementedError('d(self^k)/d(self) = k·self^(k−1).')
+            ### BEGIN YOUR SOLUTION
+            raise NotImplementedError("Value.__pow__ backward")
+            ### END YOUR SOLUTION
 
         out._backward = _backward
         return out
@@ -78,7 +82,9 @@ class Value:
 
         def _backward():
             # TODO: the gradient passes where the input was positive, and is 0 elsewhere.
-            raise NotImplementedError('the gradient passes where the input was positive, and is 0 elsewhere.')
+            ### BEGIN YOUR SOLUTION
+            raise NotImplementedError("Value.relu backward")
+            ### END YOUR SOLUTION
 
         out._backward = _backward
         return out
@@ -89,7 +95,9 @@ class Value:
 
         def _backward():
             # TODO: d tanh(x)/dx = 1 − tanh(x)², written with the output t.
-            raise NotImplementedError('d tanh(x)/dx = 1 − tanh(x)², written with the output t.')
+            ### BEGIN YOUR SOLUTION
+            raise NotImplementedError("Value.tanh backward")
+            ### END YOUR SOLUTION
 
         out._backward = _backward
         return out
@@ -99,7 +107,9 @@ class Value:
 
         def _backward():
             # TODO: d e^x/dx = e^x, the output itself.
-            raise NotImplementedError('d e^x/dx = e^x, the output itself.')
+            ### BEGIN YOUR SOLUTION
+            raise NotImplementedError("Value.exp backward")
+            ### END YOUR SOLUTION
 
         out._backward = _backward
         return out
@@ -108,7 +118,9 @@ class Value:
         """Fill in ``grad`` of every Value this one depends on: dL/dv with L = this value."""
         # TODO: order the graph topologically (every node after all of its inputs), set this node's
         # grad to 1, then call each node's _backward from the output back to the leaves.
-        raise NotImplementedError("order the graph topologically (every node after all of its inputs), set this node's grad to 1, then call each node's _backward from the output back to the leaves.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("Value.backward")
+        ### END YOUR SOLUTION
 
     # The rest is built from the operations above.
     def __neg__(self):
@@ -160,7 +172,9 @@ class LinearFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         x, weight = ctx.saved_tensors
         # TODO: return (dX, dW, db) from the upstream gradient dY = grad_output, with the shapes of (x, weight, bias).
-        raise NotImplementedError('return (dX, dW, db) from the upstream gradient dY = grad_output, with the shapes of (x, weight, bias).')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LinearFunction.backward")
+        ### END YOUR SOLUTION
 
 
 class ReLUFunction(torch.autograd.Function):
@@ -176,7 +190,9 @@ class ReLUFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
         # TODO: pass the upstream gradient where the unit was active (a > 0), zero elsewhere.
-        raise NotImplementedError('pass the upstream gradient where the unit was active (a > 0), zero elsewhere.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("ReLUFunction.backward")
+        ### END YOUR SOLUTION
 
 
 class SigmoidFunction(torch.autograd.Function):
@@ -192,7 +208,9 @@ class SigmoidFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
         # TODO: multiply the upstream gradient elementwise by σ'(z) = a(1 − a).
-        raise NotImplementedError("multiply the upstream gradient elementwise by σ'(z) = a(1 − a).")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SigmoidFunction.backward")
+        ### END YOUR SOLUTION
 
 
 class TanhFunction(torch.autograd.Function):
@@ -208,7 +226,9 @@ class TanhFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         (a,) = ctx.saved_tensors
         # TODO: multiply the upstream gradient elementwise by tanh'(z) = 1 − a².
-        raise NotImplementedError("multiply the upstream gradient elementwise by tanh'(z) = 1 − a².")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("TanhFunction.backward")
+        ### END YOUR SOLUTION
 
 
 class SoftmaxCrossEntropyFunction(torch.autograd.Function):
@@ -223,13 +243,17 @@ class SoftmaxCrossEntropyFunction(torch.autograd.Function):
     def forward(ctx, logits, targets):
         # TODO: compute log-probabilities stably (subtract each row's max), the mean loss,
         # and save the softmax probabilities and the targets for backward.
-        raise NotImplementedError("compute log-probabilities stably (subtract each row's max), the mean loss, and save the softmax probabilities and the targets for backward.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SoftmaxCrossEntropyFunction.forward")
+        ### END YOUR SOLUTION
 
     @staticmethod
     def backward(ctx, grad_output):
         probas, targets = ctx.saved_tensors
         # TODO: return (dlogits, None): (probas − onehot) / N, times the upstream gradient; targets get no gradient.
-        raise NotImplementedError('return (dlogits, None): (probas − onehot) / N, times the upstream gradient; targets get no gradient.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("SoftmaxCrossEntropyFunction.backward")
+        ### END YOUR SOLUTION
 
 
 class Linear(torch.nn.Module):
@@ -248,7 +272,9 @@ class Linear(torch.nn.Module):
 
     def forward(self, x):
         # TODO: apply LinearFunction to x with this layer's weight and bias.
-        raise NotImplementedError("apply LinearFunction to x with this layer's weight and bias.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("Linear.forward")
+        ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +288,9 @@ def xavier_normal_(weight, generator=None):
     Returns ``weight``.
     """
     # TODO: compute σ from the fan-in and fill weight in place with normal samples of that std.
-    raise NotImplementedError('compute σ from the fan-in and fill weight in place with normal samples of that std.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("xavier_normal_")
+    ### END YOUR SOLUTION
 
 
 def he_normal_(weight, generator=None):
@@ -272,7 +300,9 @@ def he_normal_(weight, generator=None):
     factor 2 makes up for it. D_in is ``weight.shape[1]``. Returns ``weight``.
     """
     # TODO: as xavier_normal_, with σ = √(2 / fan-in).
-    raise NotImplementedError('as xavier_normal_, with σ = √(2 / fan-in).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("he_normal_")
+    ### END YOUR SOLUTION
 
 
 def activation_statistics(init, activation, depth=6, width=1024, batch=16, seed=0):
@@ -290,7 +320,9 @@ def activation_statistics(init, activation, depth=6, width=1024, batch=16, seed=
     """
     # TODO: draw x, then for each layer fill a (width, width) weight by the init rule (pass the generator),
     # apply the layer and the activation, and record the activations' std.
-    raise NotImplementedError("draw x, then for each layer fill a (width, width) weight by the init rule (pass the generator), apply the layer and the activation, and record the activations' std.")
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("activation_statistics")
+    ### END YOUR SOLUTION
 
 
 def dropout(x, p, training):
@@ -305,7 +337,9 @@ def dropout(x, p, training):
     """
     # TODO: handle the three cases where nothing random happens, then draw a keep-mask
     # (uniform noise ≥ p) and return x · mask / (1 − p).
-    raise NotImplementedError('handle the three cases where nothing random happens, then draw a keep-mask (uniform noise ≥ p) and return x · mask / (1 − p).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("dropout")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -329,7 +363,7 @@ def random_shift(x, max_shift):
     return padded.flatten(2).gather(2, index).view(n, c, h, w)
 
 
-class MLP(L.LightningModule):
+class MLP(ClassifierHooks, L.LightningModule):
     """A multilayer perceptron built from this lab's layers: Linear → activation → dropout, repeated.
 
     Inputs to ``forward``: (N, ...) such as images (N, 1, 28, 28), flattened to (N, num_features).
@@ -345,7 +379,9 @@ class MLP(L.LightningModule):
         sizes = [num_features, *hidden, num_classes]
         # TODO: build self.layers, a torch.nn.ModuleList of this lab's Linear layers between consecutive sizes,
         # initialised with he_normal_ for "relu" and xavier_normal_ otherwise (biases stay 0).
-        raise NotImplementedError('build self.layers, a torch.nn.ModuleList of this lab\'s Linear layers between consecutive sizes, initialised with he_normal_ for "relu" and xavier_normal_ otherwise (biases stay 0).')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("MLP.__init__")
+        ### END YOUR SOLUTION
         self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
@@ -353,7 +389,9 @@ class MLP(L.LightningModule):
         activation = ACTIVATIONS[self.hparams.activation]
         # TODO: flatten x to (N, num_features); after every layer but the last apply the activation
         # (activation.apply) and then dropout with p = self.hparams.dropout while self.training.
-        raise NotImplementedError('flatten x to (N, num_features); after every layer but the last apply the activation (activation.apply) and then dropout with p = self.hparams.dropout while self.training.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("MLP.forward")
+        ### END YOUR SOLUTION
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         # Lightning calls this on every batch, on the model's device: augment images while training only.
@@ -363,29 +401,12 @@ class MLP(L.LightningModule):
         return x, y
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = SoftmaxCrossEntropyFunction.apply(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True)

@@ -10,9 +10,9 @@ Notation (lecture notes: "Regularization: self-supervised learning"; Gidaris et 
 - linear probe: the pretext backbone frozen, a new linear head trained on a few labelled images,
   features (N, D) → logits (N, num_classes)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datamodules.pretrained import DigitBackbone, load_backbone
-from labs.common import EpochMetrics, fit_and_test
+from labs.common import ClassifierHooks, EpochMetrics, fit_and_test
 
 NUM_ROTATIONS = 4
 
@@ -42,13 +42,15 @@ def rotate_batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     # TODO: raise ValueError (naming the shape) unless H == W; then concatenate the four rotations of the batch
     # with torch.rot90 on the last two dimensions, k = 0, 1, 2, 3, and make the matching labels on x's device.
-    raise NotImplementedError("raise ValueError (naming the shape) unless H == W; then concatenate the four rotations of the batch with torch.rot90 on the last two dimensions, k = 0, 1, 2, 3, and make the matching labels on x's device.")
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("rotate_batch")
+    ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
 # Part 2: the pretext task
 # ---------------------------------------------------------------------------
-class RotationPretext(L.LightningModule):
+class RotationPretext(ClassifierHooks, L.LightningModule):
     """A backbone and a 4-way head that predict how much each image was rotated.
 
     The data's class labels are never used: every step turns its batch of N images into 4N
@@ -67,7 +69,9 @@ class RotationPretext(L.LightningModule):
         self.backbone = DigitBackbone() if backbone is None else backbone
         # TODO: make self.head, a torch.nn.Linear from the backbone's feature size (backbone.num_features) to the
         # number of rotations (NUM_ROTATIONS).
-        raise NotImplementedError("make self.head, a torch.nn.Linear from the backbone's feature size (backbone.num_features) to the number of rotations (NUM_ROTATIONS).")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("RotationPretext.__init__")
+        ### END YOUR SOLUTION
         self.metrics = EpochMetrics(NUM_ROTATIONS)
 
     def forward(self, x):
@@ -79,25 +83,12 @@ class RotationPretext(L.LightningModule):
         # TODO: take the images from the batch (never the labels), rotate them with rotate_batch, compute the
         # rotation logits and the cross-entropy against the rotations; update self.metrics for the stage with
         # (loss, logits, rotations) and return the loss.
-        raise NotImplementedError('take the images from the batch (never the labels), rotate them with rotate_batch, compute the rotation logits and the cross-entropy against the rotations; update self.metrics for the stage with (loss, logits, rotations) and return the loss.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("RotationPretext.pretext_step")
+        ### END YOUR SOLUTION
 
-    def training_step(self, batch, batch_idx):
-        return self.pretext_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self.pretext_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self.pretext_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
+    def _shared_step(self, batch, stage):
+        return self.pretext_step(batch, stage)  # what ClassifierHooks' steps call
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True,
@@ -107,12 +98,12 @@ class RotationPretext(L.LightningModule):
 # ---------------------------------------------------------------------------
 # Part 3: the linear probe
 # ---------------------------------------------------------------------------
-class LinearProbe(L.LightningModule):
+class LinearProbe(ClassifierHooks, L.LightningModule):
     """A linear classifier on a frozen backbone's features: how good are the features?
 
     Frozen as in Lab 4's ``freeze``: no backbone parameter requires a gradient or sits in the
     optimizer, and the backbone stays in eval mode, so its batch-norm running statistics never
-    move — even after Lightning calls ``model.train()``. Only the head learns (SGD, momentum 0.9).
+    move — even after ``model.train()``. Only the head learns (SGD, momentum 0.9).
 
     backbone: a module with ``num_features``; a shipped backbone's name ("rotation": the pretext
     network litlabs ships, "digits04": Lab 4's); or None, a fresh randomly initialised DigitBackbone.
@@ -127,7 +118,9 @@ class LinearProbe(L.LightningModule):
         self.backbone = DigitBackbone() if backbone is None else backbone
         # TODO: make self.head, a torch.nn.Linear from backbone.num_features to num_classes; then freeze the
         # backbone: no parameter of it requires a gradient, and it is in eval mode.
-        raise NotImplementedError('make self.head, a torch.nn.Linear from backbone.num_features to num_classes; then freeze the backbone: no parameter of it requires a gradient, and it is in eval mode.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LinearProbe.__init__")
+        ### END YOUR SOLUTION
         self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
@@ -137,39 +130,26 @@ class LinearProbe(L.LightningModule):
     def train(self, mode: bool = True):
         """Training mode for the head; the frozen backbone stays in eval mode."""
         super().train(mode)
-        # TODO: put the backbone back in eval mode (Lightning calls model.train() when training starts and after
-        # every validation, which would make its batch norm update the running statistics).
-        raise NotImplementedError('put the backbone back in eval mode (Lightning calls model.train() when training starts and after every validation, which would make its batch norm update the running statistics).')
+        # TODO: put the backbone back in eval mode (torch's train() puts every submodule in training mode, which
+        # would make its batch norm update the running statistics; see Lab 4's train()).
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LinearProbe.train")
+        ### END YOUR SOLUTION
         return self
 
     def configure_optimizers(self):
         # TODO: SGD with momentum 0.9 and lr self.hparams.lr over the head's parameters only.
-        raise NotImplementedError("SGD with momentum 0.9 and lr self.hparams.lr over the head's parameters only.")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("LinearProbe.configure_optimizers")
+        ### END YOUR SOLUTION
 
-    def _step(self, batch, stage):
+    def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
 
 # ---------------------------------------------------------------------------
@@ -206,4 +186,6 @@ def ssl_experiment(labels_per_class: int = 10, pretext_images: int = 100, seed: 
     """
     # TODO: pretrain a RotationPretext (pretrain), then probe_accuracy on its backbone and on a fresh DigitBackbone
     # (seed the random one with torch.manual_seed(seed) first, so that it is the same every run).
-    raise NotImplementedError('pretrain a RotationPretext (pretrain), then probe_accuracy on its backbone and on a fresh DigitBackbone (seed the random one with torch.manual_seed(seed) first, so that it is the same every run).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("ssl_experiment")
+    ### END YOUR SOLUTION

@@ -10,9 +10,9 @@ different data"):
 - frozen: a parameter with requires_grad False, absent from the optimizer; a frozen batch-norm
   layer also stays in eval mode, so its running statistics do not move
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from datamodules.pretrained import load_backbone
-from labs.common import EpochMetrics, fit_and_test
+from labs.common import ClassifierHooks, EpochMetrics, fit_and_test
 
 MODES = ("linear_probe", "fine_tune", "last_k", "gradual", "scratch")
 
@@ -44,13 +44,17 @@ def freeze(module: nn.Module) -> None:
     normalises with its pretrained running statistics and never updates them.
     """
     # TODO: turn off requires_grad for every parameter and put every _BatchNorm layer in eval mode.
-    raise NotImplementedError('turn off requires_grad for every parameter and put every _BatchNorm layer in eval mode.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("freeze")
+    ### END YOUR SOLUTION
 
 
 def unfreeze(module: nn.Module) -> None:
     """Let a module learn again: every parameter requires a gradient, and the module is in training mode."""
     # TODO: turn requires_grad back on for every parameter and put the module in training mode.
-    raise NotImplementedError('turn requires_grad back on for every parameter and put the module in training mode.')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("unfreeze")
+    ### END YOUR SOLUTION
 
 
 def reinitialise(module: nn.Module) -> None:
@@ -65,7 +69,7 @@ def reinitialise(module: nn.Module) -> None:
 # ---------------------------------------------------------------------------
 # Part 2: the classifier
 # ---------------------------------------------------------------------------
-class TransferClassifier(L.LightningModule):
+class TransferClassifier(ClassifierHooks, L.LightningModule):
     """A new linear head on a backbone's features, trained in one of five regimes (``mode``):
 
     - "linear_probe": the backbone frozen, only the head learns
@@ -90,7 +94,9 @@ class TransferClassifier(L.LightningModule):
         # never a number written here) to num_classes; then set the backbone up for the mode: freeze it for
         # "linear_probe" and "gradual"; for "last_k" freeze it and unfreeze the last k of
         # layers_with_parameters(backbone); for "scratch" reinitialise it.
-        raise NotImplementedError('make self.head, a torch.nn.Linear from the backbone\'s feature size (backbone.num_features, never a number written here) to num_classes; then set the backbone up for the mode: freeze it for "linear_probe" and "gradual"; for "last_k" freeze it and unfreeze the last k of layers_with_parameters(backbone); for "scratch" reinitialise it.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("TransferClassifier.__init__")
+        ### END YOUR SOLUTION
         self.metrics = EpochMetrics(num_classes)
 
     def forward(self, x):
@@ -101,44 +107,32 @@ class TransferClassifier(L.LightningModule):
         """Training mode for the model — except frozen batch-norm layers, which stay in eval mode."""
         super().train(mode)
         # TODO: put back in eval mode every _BatchNorm layer of the backbone whose parameters are all frozen
-        # (Lightning calls model.train() after every validation, which would wake them up).
-        raise NotImplementedError('put back in eval mode every _BatchNorm layer of the backbone whose parameters are all frozen (Lightning calls model.train() after every validation, which would wake them up).')
+        # (torch's train() would wake them up; Lightning ≥ 2.2 restores each layer's mode after validation
+        # instead of calling it, but training loops, callbacks and the checks call model.train()).
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("TransferClassifier.train")
+        ### END YOUR SOLUTION
         return self
 
     def configure_optimizers(self):
         # TODO: SGD with momentum 0.9 over two parameter groups: the head's parameters with self.hparams.lr, and
         # the backbone's parameters that require a gradient with self.hparams.backbone_lr ("scratch": lr too).
         # Leave out a group with no parameters; never put a frozen parameter in the optimizer.
-        raise NotImplementedError('SGD with momentum 0.9 over two parameter groups: the head\'s parameters with self.hparams.lr, and the backbone\'s parameters that require a gradient with self.hparams.backbone_lr ("scratch": lr too). Leave out a group with no parameters; never put a frozen parameter in the optimizer.')
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("TransferClassifier.configure_optimizers")
+        ### END YOUR SOLUTION
 
     def configure_callbacks(self):
         # Lightning adds the callbacks a model asks for to the Trainer's.
         return [UnfreezeBackbone(self.hparams.unfreeze_at)] if self.hparams.mode == "gradual" else []
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
 
 # ---------------------------------------------------------------------------
@@ -157,13 +151,17 @@ class UnfreezeBackbone(BaseFinetuning):
 
     def freeze_before_training(self, pl_module):
         # TODO: freeze the backbone with this lab's freeze (batch norm in eval mode).
-        raise NotImplementedError("freeze the backbone with this lab's freeze (batch norm in eval mode).")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("UnfreezeBackbone.freeze_before_training")
+        ### END YOUR SOLUTION
 
     def finetune_function(self, pl_module, current_epoch, optimizer):
         # TODO: at epoch self.at_epoch, and only then: unfreeze the backbone (this lab's unfreeze) and add its
         # parameters to the optimizer as a new group with lr = pl_module.hparams.backbone_lr
         # (self.unfreeze_and_add_param_group does the adding).
-        raise NotImplementedError("at epoch self.at_epoch, and only then: unfreeze the backbone (this lab's unfreeze) and add its parameters to the optimizer as a new group with lr = pl_module.hparams.backbone_lr (self.unfreeze_and_add_param_group does the adding).")
+        ### BEGIN YOUR SOLUTION
+        raise NotImplementedError("UnfreezeBackbone.finetune_function")
+        ### END YOUR SOLUTION
 
 
 # ---------------------------------------------------------------------------
@@ -191,4 +189,6 @@ def compare_regimes(budgets=(10, 100), max_epochs: int = 10, seed: int = 0, acce
     Returns {labels per class: {regime: accuracy}}, e.g. {10: {"scratch": 0.4, ...}, 100: {...}}.
     """
     # TODO: for every budget and every regime in REGIMES, record train_and_test(regime, budget, ...).
-    raise NotImplementedError('for every budget and every regime in REGIMES, record train_and_test(regime, budget, ...).')
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("compare_regimes")
+    ### END YOUR SOLUTION

@@ -8,9 +8,10 @@ batch normalisation in training and in evaluation; data augmentation):
 - H_out = floor((H + 2·padding − dilation·(kH − 1) − 1) / stride) + 1, and the same for W
 - batch norm: x̂ = (x − μ) / √(σ² + ε), y = γ·x̂ + β, with μ, σ² per channel
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from labs.common import EpochMetrics
+from labs.common import ClassifierHooks, EpochMetrics
 
 
 def pair(value) -> tuple[int, int]:
@@ -229,7 +230,7 @@ def eval_transforms(image_size=28) -> v2.Transform:
 # ---------------------------------------------------------------------------
 # Part 5: LeNet-5
 # ---------------------------------------------------------------------------
-class LeNet5(L.LightningModule):
+class LeNet5(ClassifierHooks, L.LightningModule):
     """LeNet-5 with ReLU and (optionally) batch normalisation, built from this lab's layers.
 
     features:   Conv2d(C, 6, 5, padding=2) → [BatchNorm2d(6)] → ReLU → MaxPool2d(2)
@@ -289,29 +290,12 @@ class LeNet5(L.LightningModule):
         return torch.stack([transform(image) for image in x]), y
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True,

@@ -6,9 +6,10 @@ Notation (lecture notes, STAT 453 L03–L07):
 - z = wᵀx + b: the net input, or *logits*;  a = σ(z): the activation, a probability
 - y: the true label, in {0, 1} (binary) or {0, ..., C-1} (C classes)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -189,7 +190,8 @@ class BinaryLogisticRegression(L.LightningModule):
         """
         x = x.flatten(1)
         loss = binary_cross_entropy(self(x), y)
-        # TODO: get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by self.hparams.lr.
+        # TODO: get (grad_w, grad_b) from logistic_gradients and step w and b against the gradient, scaled by
+        # self.hparams.lr.
         ### BEGIN SOLUTION
         grad_w, grad_b = logistic_gradients(x, y, self.w, self.b)
         self.w -= self.hparams.lr * grad_w
@@ -267,6 +269,7 @@ class SoftmaxRegression(L.LightningModule):
         self.metrics.update(stage, loss, logits, y)
         return loss
 
+    # Lightning's hooks, written out; from Lab 2 on, models inherit these six from labs.common.ClassifierHooks.
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "fit")
 

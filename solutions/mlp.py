@@ -7,9 +7,10 @@ with matrices; initialisation experiments; dropout):
 - dY, dX, dW, db: the gradient of the loss L with respect to Y, X, W, b (same shapes as those)
 - upstream gradient × local gradient = downstream gradient (the chain rule, one node at a time)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import math
 import lightning as L
 import torch
 
-from labs.common import EpochMetrics
+from labs.common import ClassifierHooks, EpochMetrics
 
 
 # ---------------------------------------------------------------------------
@@ -407,7 +408,7 @@ def random_shift(x, max_shift):
     return padded.flatten(2).gather(2, index).view(n, c, h, w)
 
 
-class MLP(L.LightningModule):
+class MLP(ClassifierHooks, L.LightningModule):
     """A multilayer perceptron built from this lab's layers: Linear → activation → dropout, repeated.
 
     Inputs to ``forward``: (N, ...) such as images (N, 1, 28, 28), flattened to (N, num_features).
@@ -451,29 +452,12 @@ class MLP(L.LightningModule):
         return x, y
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = SoftmaxCrossEntropyFunction.apply(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True)

@@ -10,9 +10,10 @@ Notation (lecture notes: "Regularization: self-supervised learning"; Gidaris et 
 - linear probe: the pretext backbone frozen, a new linear head trained on a few labelled images,
   features (N, D) → logits (N, num_classes)
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from datamodules.pretrained import DigitBackbone, load_backbone
-from labs.common import EpochMetrics, fit_and_test
+from labs.common import ClassifierHooks, EpochMetrics, fit_and_test
 
 NUM_ROTATIONS = 4
 
@@ -54,7 +55,7 @@ def rotate_batch(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------------------
 # Part 2: the pretext task
 # ---------------------------------------------------------------------------
-class RotationPretext(L.LightningModule):
+class RotationPretext(ClassifierHooks, L.LightningModule):
     """A backbone and a 4-way head that predict how much each image was rotated.
 
     The data's class labels are never used: every step turns its batch of N images into 4N
@@ -96,23 +97,8 @@ class RotationPretext(L.LightningModule):
         return loss
         ### END SOLUTION
 
-    def training_step(self, batch, batch_idx):
-        return self.pretext_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self.pretext_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self.pretext_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
+    def _shared_step(self, batch, stage):
+        return self.pretext_step(batch, stage)  # what ClassifierHooks' steps call
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, nesterov=True,
@@ -122,12 +108,12 @@ class RotationPretext(L.LightningModule):
 # ---------------------------------------------------------------------------
 # Part 3: the linear probe
 # ---------------------------------------------------------------------------
-class LinearProbe(L.LightningModule):
+class LinearProbe(ClassifierHooks, L.LightningModule):
     """A linear classifier on a frozen backbone's features: how good are the features?
 
     Frozen as in Lab 4's ``freeze``: no backbone parameter requires a gradient or sits in the
     optimizer, and the backbone stays in eval mode, so its batch-norm running statistics never
-    move — even after Lightning calls ``model.train()``. Only the head learns (SGD, momentum 0.9).
+    move — even after ``model.train()``. Only the head learns (SGD, momentum 0.9).
 
     backbone: a module with ``num_features``; a shipped backbone's name ("rotation": the pretext
     network litlabs ships, "digits04": Lab 4's); or None, a fresh randomly initialised DigitBackbone.
@@ -156,8 +142,8 @@ class LinearProbe(L.LightningModule):
     def train(self, mode: bool = True):
         """Training mode for the head; the frozen backbone stays in eval mode."""
         super().train(mode)
-        # TODO: put the backbone back in eval mode (Lightning calls model.train() when training starts and after
-        # every validation, which would make its batch norm update the running statistics).
+        # TODO: put the backbone back in eval mode (torch's train() puts every submodule in training mode, which
+        # would make its batch norm update the running statistics; see Lab 4's train()).
         ### BEGIN SOLUTION
         self.backbone.eval()
         ### END SOLUTION
@@ -169,30 +155,13 @@ class LinearProbe(L.LightningModule):
         return torch.optim.SGD(self.head.parameters(), lr=self.hparams.lr, momentum=0.9)
         ### END SOLUTION
 
-    def _step(self, batch, stage):
+    def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
 
 # ---------------------------------------------------------------------------

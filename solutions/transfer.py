@@ -10,9 +10,10 @@ different data"):
 - frozen: a parameter with requires_grad False, absent from the optimizer; a frozen batch-norm
   layer also stays in eval mode, so its running statistics do not move
 
-Fill in every region marked ``### BEGIN SOLUTION`` / ``### END SOLUTION``. The
-comment just above each region says what to do. Do not change the signatures:
-the grader calls these functions by name.
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from datamodules.pretrained import load_backbone
-from labs.common import EpochMetrics, fit_and_test
+from labs.common import ClassifierHooks, EpochMetrics, fit_and_test
 
 MODES = ("linear_probe", "fine_tune", "last_k", "gradual", "scratch")
 
@@ -75,7 +76,7 @@ def reinitialise(module: nn.Module) -> None:
 # ---------------------------------------------------------------------------
 # Part 2: the classifier
 # ---------------------------------------------------------------------------
-class TransferClassifier(L.LightningModule):
+class TransferClassifier(ClassifierHooks, L.LightningModule):
     """A new linear head on a backbone's features, trained in one of five regimes (``mode``):
 
     - "linear_probe": the backbone frozen, only the head learns
@@ -120,7 +121,8 @@ class TransferClassifier(L.LightningModule):
         """Training mode for the model — except frozen batch-norm layers, which stay in eval mode."""
         super().train(mode)
         # TODO: put back in eval mode every _BatchNorm layer of the backbone whose parameters are all frozen
-        # (Lightning calls model.train() after every validation, which would wake them up).
+        # (torch's train() would wake them up; Lightning ≥ 2.2 restores each layer's mode after validation
+        # instead of calling it, but training loops, callbacks and the checks call model.train()).
         ### BEGIN SOLUTION
         for layer in self.backbone.modules():
             if isinstance(layer, _BatchNorm) and not any(p.requires_grad for p in layer.parameters()):
@@ -146,29 +148,12 @@ class TransferClassifier(L.LightningModule):
         return [UnfreezeBackbone(self.hparams.unfreeze_at)] if self.hparams.mode == "gradual" else []
 
     def _shared_step(self, batch, stage):
+        """One batch of a stage: its mean loss, with self.metrics updated (ClassifierHooks' steps call this)."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.metrics.update(stage, loss, logits, y)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "fit")
-
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._shared_step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self.metrics.log_epoch(self, "fit")
-
-    def on_validation_epoch_end(self):
-        self.metrics.log_epoch(self, "val")
-
-    def on_test_epoch_end(self):
-        self.metrics.log_epoch(self, "test")
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,15 @@ import grader.instructor.release as release_module
 import grader.instructor.validate as validate_module
 from grader.cli import main
 from grader.course import LABS, REPO_ROOT, CheckInfo, checks_of
-from grader.instructor.release import ReleaseError, find_regions, make_stub
+from grader.instructor.release import (
+    REFERENCE_NOTE,
+    STUB_BEGIN,
+    STUB_END,
+    STUDENT_NOTE,
+    ReleaseError,
+    find_regions,
+    make_stub,
+)
 
 REFERENCE = (REPO_ROOT / "solutions" / "logreg.py").read_text()
 
@@ -28,18 +36,66 @@ def test_stub_keeps_everything_outside_the_regions_byte_for_byte():
     regions = find_regions(REFERENCE)
     lines = REFERENCE.splitlines(keepends=True)
     kept = [line for number, line in enumerate(lines, 1) if not any(r.begin <= number <= r.end for r in regions)]
+    region_lines = (STUB_BEGIN, "raise NotImplementedError(", STUB_END)
     stub_lines = stub.splitlines(keepends=True)
-    assert [line for line in stub_lines if "raise NotImplementedError(" not in line] == kept
+    outside = [line for line in stub_lines if not line.strip().startswith(region_lines)]
+    assert "".join(outside) == "".join(kept).replace(REFERENCE_NOTE, STUDENT_NOTE)  # the docstring's note differs
     assert sum("raise NotImplementedError(" in line for line in stub_lines) == len(regions) == 10
     ast.parse(stub)
 
 
-def test_stub_raises_with_the_todo_text():
-    source = "def f(x):\n    # TODO: double x,\n    # then return it.\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+def test_a_stub_region_is_the_todo_once_then_begin_a_short_raise_and_end():
+    source = ("class A:\n    def f(self, x):\n        # TODO: double x,\n        # then return it.\n"
+              "        ### BEGIN SOLUTION\n        return 2 * x\n        ### END SOLUTION\n")
+    stub = make_stub(source)
+    assert stub == ("class A:\n    def f(self, x):\n        # TODO: double x,\n        # then return it.\n"
+                    "        ### BEGIN YOUR SOLUTION\n        raise NotImplementedError(\"A.f\")\n"
+                    "        ### END YOUR SOLUTION\n")
     namespace = {}
-    exec(make_stub(source), namespace)
-    with pytest.raises(NotImplementedError, match="double x, then return it."):
-        namespace["f"](1)
+    exec(stub, namespace)
+    with pytest.raises(NotImplementedError, match="^A.f$"):
+        namespace["A"]().f(1)
+
+
+def test_a_region_is_labelled_by_where_it_is():
+    def body(indent):
+        return f"{indent}### BEGIN SOLUTION\n{indent}pass\n{indent}### END SOLUTION\n"
+
+    source = ("class Value:\n    def __mul__(self, other):\n        def _backward():\n" + body(" " * 12)
+              + "        return _backward\n\n    def g(self):\n" + body(" " * 8) + "        x = 1\n" + body(" " * 8))
+    labels = [line.strip() for line in make_stub(source).splitlines() if "NotImplementedError" in line]
+    assert labels == ['raise NotImplementedError("Value.__mul__ backward")',
+                      'raise NotImplementedError("Value.g (part 1)")', 'raise NotImplementedError("Value.g (part 2)")']
+
+
+def test_the_reference_note_addresses_the_instructor_and_the_stub_note_the_student():
+    for lab in LABS:
+        reference = (REPO_ROOT / "solutions" / f"{lab}.py").read_text()
+        stub = (REPO_ROOT / "labs" / f"{lab}.py").read_text()
+        assert REFERENCE_NOTE in reference and STUDENT_NOTE not in reference, lab
+        assert STUDENT_NOTE in stub and REFERENCE_NOTE not in stub and "### BEGIN SOLUTION" not in stub, lab
+
+
+def test_every_stub_line_fits_in_120_columns():
+    long = [f"labs/{path.name}:{number}: {len(line)} columns"
+            for path in sorted((REPO_ROOT / "labs").glob("*.py"))
+            for number, line in enumerate(path.read_text().splitlines(), start=1) if len(line) > 120]
+    assert long == []
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_every_stub_region_shows_its_begin_and_end_line(lab):
+    reference = (REPO_ROOT / "solutions" / f"{lab}.py").read_text()
+    lines = (REPO_ROOT / "labs" / f"{lab}.py").read_text().splitlines()
+    raises = [i for i, line in enumerate(lines) if line.strip().startswith("raise NotImplementedError(")]
+    assert len(raises) == len(find_regions(reference))
+    for i in raises:
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        assert lines[i - 1] == indent + STUB_BEGIN and lines[i + 1] == indent + STUB_END, (lab, i + 1)
+        assert lines[i - 2].strip().startswith("#"), (lab, i + 1)  # the TODO comment, once: not in the raise
+        assert len(lines[i].strip()) <= 80, (lab, i + 1)
+    assert sum(line.strip() == STUB_BEGIN for line in lines) == sum(line.strip() == STUB_END for line in lines) \
+        == len(raises)
 
 
 @pytest.mark.parametrize("source, message", [
@@ -103,6 +159,7 @@ def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
     assert out / "labs" / f"{lab}.py" in texts and out / "grader" / "checks" / f"test_{lab}.py" in texts
     assert not (out / "solutions").exists() and not (out / "grader" / "hidden").exists()
     assert not (out / "grader" / "mistakes").exists()  # the audit's tables quote the reference
+    assert not (out / "grader" / "instructor").exists()  # release, validate, audit, grade-all: instructors' tools
     # A solution line is secret unless the stub or the grader's own machinery holds it anyway ("return loss").
     public = (REPO_ROOT / "labs" / f"{lab}.py").read_text() + "".join(
         path.read_text() for folder in ("grader", "datamodules") for path in (REPO_ROOT / folder).rglob("*.py")
@@ -148,12 +205,16 @@ def test_student_release_check_runs_and_instructor_commands_explain(tmp_path):
         return subprocess.run([sys.executable, "-m", "grader.cli", *argv], cwd=out, env=env,
                               capture_output=True, text=True, timeout=300)
 
+    assert not (out / "grader" / "instructor").exists() and not (out / "solutions").exists()
     check = run("check", "logreg")
     assert check.returncode == 0, check.stderr[-2000:]
     assert "total: 0 / 22" in check.stdout and "NotImplementedError" in check.stdout
-    for argv in (["validate"], ["release"], ["release", "--check"]):
+    for argv in (["validate"], ["release"], ["release", "--check"], ["audit", "logreg"],
+                 ["grade-all", "submissions", "--out", "grades.csv"], ["gradescope", "autograder.zip"]):
         done = run(*argv)
-        assert done.returncode == 2 and "need the instructor repository" in done.stderr
+        message = f"`litlabs {argv[0]}` is an instructor tool, not part of the student release"
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 @pytest.mark.slow

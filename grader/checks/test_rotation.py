@@ -256,7 +256,7 @@ def fit_probe(submission, backbone, states=False):
 
 @check(points=2,
        hint="A frozen backbone must not move at all: not its weights, and not its batch-norm running statistics "
-            "(keep it in eval mode, also after Lightning calls model.train()).")
+            "(keep it in eval mode, also after model.train()).")
 def test_linear_probe_training_leaves_the_backbone_bitwise_unchanged(submission):
     """LinearProbe on the rotation backbone, trained: every backbone tensor bitwise unchanged, the head changed"""
     _, got = fit_probe(submission, "rotation", states=True)

@@ -156,8 +156,8 @@ def test_last_k_freezes_exactly_what_it_says(submission):
 
 
 @check(points=1,
-       hint="Lightning calls model.train() after each validation; override train() so that batch-norm layers whose "
-            "parameters are all frozen go straight back to eval mode.")
+       hint="model.train() puts every layer in training mode (the check calls it, as training loops do); override "
+            "train() so that batch-norm layers whose parameters are all frozen go straight back to eval mode.")
 def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
     """TransferClassifier.train(): the head and learning layers train, frozen batch norm stays in eval mode"""
     program = Program()

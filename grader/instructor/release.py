@@ -7,9 +7,16 @@ In a reference file, everything a student writes sits in a region
     ...reference code...
     ### END SOLUTION
 
-The stub keeps every other byte and replaces each region by
-``raise NotImplementedError("<the TODO text>")`` at the region's indentation,
-so the stub imports and every check fails with a clear reason.
+The stub keeps every other byte (the TODO comment included) and replaces each region, at its
+indentation, by
+
+    ### BEGIN YOUR SOLUTION
+    raise NotImplementedError("SoftmaxRegression.forward")
+    ### END YOUR SOLUTION
+
+whose short label names where the region is (the function, ``Value.__mul__ backward`` for a function
+nested in a method), so the stub imports and every check fails with a clear reason. The reference's
+module docstring paragraph ``REFERENCE_NOTE`` (for the instructor) becomes ``STUDENT_NOTE`` in the stub.
 """
 from __future__ import annotations
 
@@ -21,8 +28,21 @@ from pathlib import Path
 
 from grader.course import LABS, REPO_ROOT
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"  # the reference's markers
+STUB_BEGIN, STUB_END = "### BEGIN YOUR SOLUTION", "### END YOUR SOLUTION"  # the stub's
 TODO = re.compile(r"^\s*# TODO:?\s?(.*)$")
+
+REFERENCE_NOTE = """\
+This is the reference. ``litlabs release`` makes the student's stub from it: each region between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes ``raise NotImplementedError`` between
+``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``; the ``# TODO`` comment above it stays and
+says what to do. Do not change the signatures: the grader calls these functions by name.
+"""
+STUDENT_NOTE = """\
+Fill in every region between ``### BEGIN YOUR SOLUTION`` and ``### END YOUR SOLUTION``: replace its
+``raise NotImplementedError`` with your code. The ``# TODO`` comment just above each region says what
+to do. Do not change the signatures: the grader calls these functions by name.
+"""
 
 
 class ReleaseError(Exception):
@@ -76,22 +96,62 @@ def _todo_above(lines: list[str], index: int) -> str:
     return "complete this part"
 
 
+def region_labels(source: str, regions: list[Region], filename: str = "<source>") -> list[str]:
+    """Each region's short label: where it is, e.g. ``sigmoid``, ``LeNet5.__init__``, ``Value.__mul__ backward``.
+
+    Classes and the outermost function join with dots; a function nested in a function adds its name
+    after a space, without leading underscores. Two regions of one place are told apart: ``(part 2)``.
+    """
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as err:
+        raise ReleaseError(f"{filename}:{err.lineno}: the reference is not valid Python ({err.msg})") from None
+    places = []
+    for region in regions:
+        label, in_function, scope = "", False, tree
+        while True:
+            inner = next((node for node in ast.iter_child_nodes(scope)
+                          if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                          and node.lineno <= region.begin <= node.end_lineno), None)
+            if inner is None:
+                break
+            if in_function:
+                label += " " + inner.name.lstrip("_")
+            else:
+                label += ("." if label else "") + inner.name
+            in_function = in_function or not isinstance(inner, ast.ClassDef)
+            scope = inner
+        places.append(label or "this part")
+    labels = []
+    for number, place in enumerate(places):
+        if places.count(place) > 1:
+            place += f" (part {places[:number + 1].count(place)})"
+        labels.append(place)
+    return labels
+
+
+def _quoted(label: str) -> str:
+    return f'"{label}"' if '"' not in label and "\\" not in label else repr(label)
+
+
 def make_stub(source: str, filename: str = "<source>") -> str:
     """The student version of a reference file's text."""
     regions = find_regions(source, filename)
+    labels = region_labels(source, regions, filename)
     lines = source.splitlines(keepends=True)
     out, skip_until = [], 0
-    region_at = {r.begin: r for r in regions}
+    region_at = {r.begin: (r, label) for r, label in zip(regions, labels)}
     for number, line in enumerate(lines, start=1):
         if number <= skip_until:
             continue
-        region = region_at.get(number)
-        if region is None:
+        if number not in region_at:
             out.append(line)
             continue
-        out.append(f"{region.indent}raise NotImplementedError({region.todo!r})\n")
+        region, label = region_at[number]
+        out += [f"{region.indent}{STUB_BEGIN}\n", f"{region.indent}raise NotImplementedError({_quoted(label)})\n",
+                f"{region.indent}{STUB_END}\n"]
         skip_until = region.end
-    stub = "".join(out)
+    stub = "".join(out).replace(REFERENCE_NOTE, STUDENT_NOTE, 1)
     try:
         ast.parse(stub, filename)
     except SyntaxError as err:
@@ -171,7 +231,8 @@ Your work goes in `labs/` (one file per lab, with its handout beside it):
 
 {labs}
 
-Replace each `raise NotImplementedError(...)` with your code; its message says what to do.
+Fill in each region between `### BEGIN YOUR SOLUTION` and `### END YOUR SOLUTION`: replace its
+`raise NotImplementedError(...)` with your code; the `# TODO` comment just above it says what to do.
 `litlabs check` runs the visible checks in a sandbox and prints, for each, its points,
 whether it passed, and for a failure the reason and a hint. Hidden checks are graded
 after the deadline and test the same ideas on other inputs.
@@ -200,7 +261,7 @@ def student_release(out_dir) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     _copy_tree(REPO_ROOT / "labs", out / "labs")
     _copy_tree(REPO_ROOT / "datamodules", out / "datamodules")
-    _copy_tree(REPO_ROOT / "grader", out / "grader", skip=("hidden", "mistakes"))
+    _copy_tree(REPO_ROOT / "grader", out / "grader", skip=("hidden", "mistakes", "instructor"))
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     include = re.search(r"^include = .*$", pyproject, re.M)
     if include is None:

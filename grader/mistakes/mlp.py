@@ -303,8 +303,10 @@ MISTAKES = [
     ),
     Mistake(
         "validation_step copied from training_step, stage 'fit' and all",
-        replace=[('    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")',
-                  '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")')],
+        # MLP overrides the validation_step it inherits from labs.common.ClassifierHooks
+        replace=[("        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                  "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                  '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")\n')],
         caught_by=["test_mlp_training_setup_is_the_handouts"],
         checks="training_setup",
         why="validation batches counted as training ones: val_acc is never logged right",

@@ -148,8 +148,10 @@ MISTAKES = [
     ),
     Mistake(
         "test_step copied from validation_step",
-        replace=[('    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "test")',
-                  '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")')],
+        # TransferClassifier overrides the test_step it inherits from labs.common.ClassifierHooks
+        replace=[("        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                  "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                  '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")\n')],
         caught_by=["test_every_stage_logs_its_own_figures"],
         checks="own_figures",
     ),

@@ -4,9 +4,8 @@ With DDP every process normalises with the statistics of its own part of the bat
 two processes with batch B do not compute what one process with batch 2B computes.
 ``torch.nn.SyncBatchNorm`` fixes that but runs on GPUs only (DDP refuses it on CPU), so
 the trainer factory uses it on GPUs and this layer-sync plugin on CPU processes (gloo):
-it swaps every batch-norm layer for ``SyncedBatchNorm``, whose training-mode statistics
-are sums over all processes, and swaps them back after fitting, as Lightning does with
-its own plugin.
+it swaps every batch-norm layer for ``SyncedBatchNorm``, which normalises the global batch,
+and swaps them back after fitting, as Lightning does with its own plugin.
 """
 from __future__ import annotations
 
@@ -14,21 +13,24 @@ import warnings
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from lightning.pytorch.plugins.layer_sync import LayerSync
-from torch.distributed.nn.functional import all_reduce  # differentiable: gradients are summed back
+from torch.distributed.nn.functional import all_gather  # differentiable: each part's gradients go back to its process
 from torch.nn.modules.batchnorm import _BatchNorm
 
 # Its replacement in torch._functional_collectives is private and not differentiable the same way.
-warnings.filterwarnings("ignore", message=".*torch.distributed.nn.functional.all_reduce is deprecated.*")
+warnings.filterwarnings("ignore", message=".*torch.distributed.nn.functional.all_gather is deprecated.*")
 
 
 class SyncedBatchNorm(_BatchNorm):
     """Batch norm whose training statistics cover the global batch: the examples of every process.
 
-    Per channel, the count, the sum and then the sum of squared deviations are added up over
-    all processes (``all_reduce``, differentiable, so gradients reach every process's inputs
-    through the shared statistics). Evaluation mode and a single process behave as
-    ``torch.nn.BatchNorm2d``. Input: (N, C, ...) of any number of spatial dimensions.
+    In training mode with several processes, every process gathers the whole global batch
+    (``all_gather``, differentiable, so gradients reach every process's inputs through the shared
+    statistics), lets torch's ``batch_norm`` normalise it and update the running statistics exactly
+    as one process holding that batch would, and keeps its own slice. Evaluation mode and a single
+    process behave as ``torch.nn.BatchNorm2d``. Input: (N, C, ...) of any number of spatial dimensions;
+    the processes' N may differ (the last batch of an epoch).
     """
 
     original_class: type = torch.nn.BatchNorm2d
@@ -40,23 +42,22 @@ class SyncedBatchNorm(_BatchNorm):
     def forward(self, x):
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        dims = [0, *range(2, x.dim())]
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        count = all_reduce(x.new_full((1,), x.numel() // x.shape[1]))
-        mean = all_reduce(x.sum(dims)) / count
-        centred = x - mean.reshape(shape)
-        var = all_reduce((centred * centred).sum(dims)) / count  # biased: what normalises
-        if self.track_running_stats:
-            momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
-            with torch.no_grad():
-                self.num_batches_tracked += 1
-                self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
-                unbiased = var * count / (count - 1)
-                self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
-        out = centred / torch.sqrt(var.reshape(shape) + self.eps)
-        if self.affine:
-            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
-        return out
+        self._check_input_dim(x)
+        sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]
+        dist.all_gather(sizes, torch.tensor([len(x)], device=x.device))
+        sizes = [int(size) for size in sizes]
+        padding = x.new_zeros((max(sizes) - len(x), *x.shape[1:]))  # all_gather needs one shape everywhere
+        parts = all_gather(torch.cat([x, padding]))
+        batch = torch.cat([part[:size] for part, size in zip(parts, sizes)])  # the global batch, in rank order
+        momentum = self.momentum if self.momentum is not None else 0.0
+        if self.track_running_stats:  # counted as torch's batch norm counts (momentum None: a cumulative average)
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        out = F.batch_norm(batch, self.running_mean, self.running_var, self.weight, self.bias, training=True,
+                           momentum=momentum, eps=self.eps)
+        start = sum(sizes[:dist.get_rank()])
+        return out[start:start + len(x)]
 
 
 def _swap(module: torch.nn.Module, make) -> torch.nn.Module:

@@ -965,31 +965,39 @@ MISTAKES = [
         "validation_step updates the training metrics (stage 'fit')",
         replace=[
             (
-                '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")',
-                '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")',
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")\n',
             ),
         ],
         kind="wrong logging names / stages mixed",
-        why="copy-pasted training_step; val_loss/val_acc stay empty and train_acc mixes in validation batches",
+        why="overrode ClassifierHooks' validation_step with a copy of training_step; val_loss/val_acc stay empty "
+            "and train_acc mixes in validation batches",
     ),
     Mistake(
         "test_step updates the validation metrics",
         replace=[
             (
-                '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "test")',
-                '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")',
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")\n',
             ),
         ],
         kind="wrong logging names / stages mixed",
-        why="copy-pasted validation_step; test_acc is never computed",
+        why="overrode ClassifierHooks' test_step with a copy of validation_step; test_acc is never computed",
     ),
     Mistake(
         "training_step does not return the loss",
         replace=[
-            ('        return self._shared_step(batch, "fit")', '        self._shared_step(batch, "fit")'),
+            (
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def training_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")\n',
+            ),
         ],
         kind="Lightning contract",
-        why="written like validation_step; Lightning skips the optimisation step when training_step returns None",
+        why="overrode ClassifierHooks' training_step, written like validation_step; Lightning skips the "
+            "optimisation step when training_step returns None",
     ),
     Mistake(
         "loss computed on softmax probabilities",

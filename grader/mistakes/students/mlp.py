@@ -808,10 +808,15 @@ MISTAKES = [
     Mistake(
         "validation_step updates the training metrics (stage 'fit')",
         replace=[
-            ('self._shared_step(batch, "val")', 'self._shared_step(batch, "fit")'),
+            (
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def validation_step(self, batch, batch_idx):\n        self._shared_step(batch, "fit")\n',
+            ),
         ],
         kind="stage mix-up",
-        why="copy-pasted training_step; validation batches are counted into train_loss/train_acc, val_* is empty",
+        why="overrode ClassifierHooks' validation_step with a copy of training_step; validation batches are "
+            "counted into train_loss/train_acc, val_* is empty",
     ),
     Mistake(
         "training uses F.cross_entropy instead of SoftmaxCrossEntropyFunction",
@@ -828,12 +833,13 @@ MISTAKES = [
         "on_test_epoch_end logs the validation metrics (val_* names, no test_acc)",
         replace=[
             (
-                'def on_test_epoch_end(self):\n        self.metrics.log_epoch(self, "test")',
-                'def on_test_epoch_end(self):\n        self.metrics.log_epoch(self, "val")',
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def on_test_epoch_end(self):\n        self.metrics.log_epoch(self, "val")\n',
             ),
         ],
         kind="logging names",
-        why="copy-pasted on_validation_epoch_end",
+        why="overrode ClassifierHooks' on_test_epoch_end with a copy of on_validation_epoch_end",
     ),
 ]
 

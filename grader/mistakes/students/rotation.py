@@ -523,7 +523,7 @@ MISTAKES = [
             ),
         ],
         kind="train vs eval",
-        why="eval() in __init__ seemed enough; Lightning's model.train() wakes batch norm, running stats move",
+        why="eval() in __init__ seemed enough; model.train() wakes batch norm, running stats move",
     ),
     Mistake(
         "LinearProbe.train(mode): backbone set to the opposite mode (train(not mode))",

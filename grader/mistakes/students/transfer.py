@@ -310,7 +310,8 @@ MISTAKES = [
             ),
         ],
         kind="train vs eval",
-        why="'freeze already put BN in eval mode'; Lightning calls model.train() at fit start and after validation",
+        why="'freeze already put BN in eval mode'; but model.train() wakes it (older Lightning called it after "
+            "every validation; loops and the checks still do)",
     ),
     Mistake(
         "train() puts every batch-norm layer in eval mode, trainable ones too",
@@ -728,10 +729,15 @@ MISTAKES = [
     Mistake(
         "test_step updates the validation metrics (copied validation_step)",
         replace=[
-            ('        self._shared_step(batch, "test")\n', '        self._shared_step(batch, "val")\n'),
+            (
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n",
+                "        self.metrics.update(stage, loss, logits, y)\n        return loss\n\n"
+                '    def test_step(self, batch, batch_idx):\n        self._shared_step(batch, "val")\n',
+            ),
         ],
         kind="logging",
-        why="copy-paste of validation_step; test_acc is never logged, val_acc mixes in test data",
+        why="overrode ClassifierHooks' test_step with a copy of validation_step; test_acc is never logged, "
+            "val_acc mixes in test data",
     ),
 ]
 
