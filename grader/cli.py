@@ -118,52 +118,10 @@ def _add_grade(sub):
     p.set_defaults(func=cmd_check)
 
 
-def _submission_dir(name: str) -> str:
-    """A path as the user typed it; the bare words 'solutions' and 'labs' also name ours.
-
-    A folder of that name in the current directory wins: paths mean what they mean in the user's shell.
-    """
-    from pathlib import Path
-
-    from grader.course import REPO_ROOT
-
-    if name in ("solutions", "labs") and not Path(name).is_dir():
-        return str(REPO_ROOT / name)
-    return name
-
-
-def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = False, include_hidden: bool = True,
-               require_confinement: bool = False, keyword: str | None = None):
-    """Grade one submission for one or more labs; returns (Results, exit code). Never raises."""
-    from grader.course import get_lab
-    from grader.judge.intake import labs_submitted
-    from grader.judge.results import Results
-    from grader.sandbox.identity import landlock_abi
-
-    try:
-        labs = labs or labs_submitted([_submission_dir(submission)])
-        for lab in labs:
-            get_lab(lab)  # before anything slow starts
-        if require_confinement and not landlock_abi():
-            raise UsageError("refusing to run the submission without the Landlock file wall: this kernel has no "
-                             "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
-        from grader.judge.session import GradingSession
-
-        with GradingSession() as session:
-            import datamodules.splits  # noqa: F401 -- the checks' data (torch only: the judge never imports Lightning)
-
-            if require_sandbox_user and not session.identity.isolated:
-                raise UsageError("refusing to run the submission without a separate unprivileged user: "
-                                 + session.identity.note)
-            results = session.grade_labs(_submission_dir(submission), labs, include_hidden, keyword)
-        return results, 1 if results.error else 0  # 0: grading completed, whatever the score
-    except Exception as err:  # bad input or a grader failure: still leave results
-        return Results(lab=" ".join(labs or []), error=str(err)), 2
-
-
 def cmd_grade(args) -> int:
     import json
 
+    from grader.judge.grade import grade_labs
     from grader.judge.results import print_table
 
     results, code = grade_labs(args.submission, args.lab, args.require_sandbox_user,
@@ -180,6 +138,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from grader.judge.grade import grade_labs
     from grader.judge.results import print_table
 
     results, code = grade_labs(args.impl, [args.lab], include_hidden=False, keyword=args.keyword)
