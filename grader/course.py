@@ -1,8 +1,8 @@
 """The course: its labs (adding a lab is one ``Lab(...)`` line in ``LABS``) and what checks each has.
 
 Each lab has a reference module ``solutions/NAME.py``, a generated stub
-``labs/NAME.py``, checks ``grader/checks/NAME.py`` (and hidden ones in
-``grader/hidden/NAME.py``), and a handout ``labs/NAME.md``.
+``labs/NAME.py``, checks ``grader/checks/test_NAME.py`` (and hidden ones in
+``grader/hidden/test_NAME.py``; either may go on in ``test_NAME_PART.py``), and a handout ``labs/NAME.md``.
 """
 from __future__ import annotations
 
@@ -180,11 +180,19 @@ class CheckInfo:
 
 
 def check_files(lab: str, include_hidden: bool = True) -> list[Path]:
-    files = [CHECKS_DIR / f"test_{lab}.py"]
-    hidden = HIDDEN_DIR / f"test_{lab}.py"
-    if include_hidden and hidden.exists():
-        files.append(hidden)
+    """A lab's check files in the order they run: ``grader/checks/test_LAB.py``, then its further parts
+    ``test_LAB_PART.py`` by name (where one file would be too long), then the hidden ones alike."""
+    files = [CHECKS_DIR / f"test_{lab}.py", *_further_parts(CHECKS_DIR, lab)]
+    if include_hidden:
+        hidden = HIDDEN_DIR / f"test_{lab}.py"
+        files += ([hidden] if hidden.exists() else []) + _further_parts(HIDDEN_DIR, lab)
     return files
+
+
+def _further_parts(folder: Path, lab: str) -> list[Path]:
+    others = [name for name in LABS if name.startswith(f"{lab}_")]  # test_LAB_PART.py might be another lab's
+    return sorted(path for path in folder.glob(f"test_{lab}_*.py")
+                  if not any(path.stem == f"test_{name}" or path.stem.startswith(f"test_{name}_") for name in others))
 
 
 def _load(path: Path):

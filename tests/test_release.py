@@ -11,7 +11,7 @@ import pytest
 import grader.instructor.release as release_module
 import grader.instructor.validate as validate_module
 from grader.cli import main
-from grader.course import LABS, REPO_ROOT, CheckInfo, checks_of
+from grader.course import LABS, REPO_ROOT, CheckInfo, check_files, checks_of
 from grader.instructor.release import (
     REFERENCE_NOTE,
     STUB_BEGIN,
@@ -166,12 +166,13 @@ def test_student_release_has_no_solution_and_no_hidden_check(tmp_path, lab):
         if not {"checks", "hidden", "mistakes"} & set(path.relative_to(REPO_ROOT).parts))
     secrets = [line for line in solution_lines((REPO_ROOT / "solutions" / f"{lab}.py").read_text())
                if line not in public]
-    hidden_source = (REPO_ROOT / "grader" / "hidden" / f"test_{lab}.py").read_text()
-    visible_source = (REPO_ROOT / "grader" / "checks" / f"test_{lab}.py").read_text()
+    visible_files = [path for name in LABS for path in check_files(name, include_hidden=False)]  # all shipped
+    hidden_source = "".join(path.read_text() for path in check_files(lab) if path not in visible_files)
+    visible_source = "".join(path.read_text() for path in visible_files)
     hidden = [c for c in checks_of(lab) if c.hidden]
     assert hidden, f"lab {lab} has no hidden checks"
     secrets += [c.name for c in hidden] + [c.title for c in hidden]
-    # the bodies of hidden checks: every distinctive line of the hidden module not also in the visible one
+    # the bodies of hidden checks: every distinctive line of the hidden modules not also in a shipped one
     secrets += [line.strip() for line in hidden_source.splitlines()
                 if len(line.strip()) > 30 and line.strip() not in visible_source and line.strip() not in public
                 and not line.strip().startswith(("import", "from", "@"))]

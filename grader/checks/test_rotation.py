@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from grader.kit import devices as meta
 from grader.kit import expect
 from grader.kit.check import check
-from grader.kit.convergence import cpu_budget, offline_data
+from grader.kit.convergence import cpu_budget, fit_and_test, offline_data
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import (
     BACKBONE_PARAMETERS,
@@ -18,7 +18,9 @@ from grader.kit.modules import (
     changed,
     depends_on_companions,
     flags,
+    modes,
     read,
+    require_logits,
     small_backbone,
 )
 from grader.kit.program import Program, SubmissionError
@@ -52,15 +54,17 @@ def test_rotate_batch_shapes_and_dtypes(submission):
     for n, c, size, dtype in [(1, 1, 5, torch.float32), (3, 2, 4, torch.float64), (2, 3, 7, torch.float32)]:
         x = _random(n, c, size, size, dtype=dtype)
         rotated, rotations = rotate(submission, x)
-        if rotated.shape != (4 * n, c, size, size) or rotated.dtype != dtype:
-            raise expect.CheckFailed(f"rotate_batch of {tuple(x.shape)} {dtype}: expected images ({4 * n}, {c}, "
-                                     f"{size}, {size}) in {dtype}, got {expect.describe(rotated)}")
-        if rotations.shape != (4 * n,) or rotations.dtype != torch.int64:
-            raise expect.CheckFailed(f"rotate_batch of {n} images: expected labels ({4 * n},) int64, got "
+        expect.shape(rotated, (4 * n, c, size, size), f"rotate_batch of {tuple(x.shape)} {dtype}: the images")
+        if rotated.dtype != dtype:
+            raise expect.CheckFailed(f"rotate_batch of {tuple(x.shape)} {dtype}: expected images in {dtype}, got "
+                                     f"{expect.describe(rotated)}")
+        expect.shape(rotations, (4 * n,), f"rotate_batch of {n} images: the labels")
+        if rotations.dtype != torch.int64:
+            raise expect.CheckFailed(f"rotate_batch of {n} images: expected int64 labels, got "
                                      f"{expect.describe(rotations)}")
     program = Program()
-    rotated_and_labels = program.call(None, "rotate_batch", meta.tensor(program, _random(2, 1, 4, 4)))
-    meta.require(submission, program, {name: meta.device(program, program.call(rotated_and_labels, "__getitem__", i))
+    rotated_and_labels = program.module.rotate_batch(meta.tensor(program, _random(2, 1, 4, 4)))
+    meta.require(submission, program, {name: meta.device(program, rotated_and_labels[i])
                                        for i, name in enumerate(("the images", "the labels"))},
                  what="rotate_batch on meta tensors")
     try:
@@ -82,9 +86,8 @@ def test_rotate_batch_labels_match_the_rotations(submission):
     x = _random(3, 2, 5, 5)
     rotated, rotations = rotate(submission, x)
     expected_images, expected_labels = judge_rotations(x)
-    if rotated.shape != expected_images.shape or rotations.shape != expected_labels.shape:
-        raise expect.CheckFailed(f"rotate_batch of (3, 2, 5, 5): got {expect.describe(rotated)} and "
-                                 f"{expect.describe(rotations)}")
+    expect.shape(rotated, expected_images.shape, "rotate_batch of (3, 2, 5, 5): the images")
+    expect.shape(rotations, expected_labels.shape, "rotate_batch of (3, 2, 5, 5): the labels")
     if not torch.equal(rotations, expected_labels):
         raise expect.CheckFailed(f"labels {rotations.tolist()}, expected {expected_labels.tolist()} "
                                  f"(block k of N images is labelled k)")
@@ -104,21 +107,18 @@ def test_rotate_batch_labels_match_the_rotations(submission):
        hint="Size the head from backbone.num_features (never a number written here) to NUM_ROTATIONS outputs.")
 def test_pretext_head_gives_four_rotation_logits(submission):
     """RotationPretext: rotation logits (N, 4) from one linear head sized from backbone.num_features"""
-    for backbone, x in [(None, _random(2, 1, 28, 28)), (small_backbone(7), _random(3, 1, 10, 10))]:
-        program = Program()
-        model = program.call(None, "RotationPretext", program.value(backbone) if backbone is not None else None)
-        program.call(model, "eval")
-        logits = program.call(model, "forward", x)
-        head = program.call(program.attr(model, "head"), "state_dict")
-        got_all = submission.run(program, what="RotationPretext.forward")
-        got = expect.tensor(got_all[logits], "forward")
-        if got.shape != (len(x), 4):
-            raise expect.CheckFailed(f"RotationPretext.forward on {tuple(x.shape)}: expected rotation logits "
-                                     f"({len(x)}, 4), got {tuple(got.shape)}")
+    cases = [({"backbone": None}, _random(2, 1, 28, 28)), ({"backbone": small_backbone(7)}, _random(3, 1, 10, 10))]
+    require_logits(submission, "RotationPretext", cases, classes=4,
+                   name=lambda init, x: f"RotationPretext.forward (rotation logits) on {tuple(x.shape)}")
+    program = Program()
+    heads = [program.attr(program.module.RotationPretext(**init), "head").state_dict() for init, _ in cases]
+    got = submission.run(program, what="RotationPretext's head")
+    for (init, _), head in zip(cases, heads):
+        backbone = init["backbone"]
         features = 64 if backbone is None else backbone.num_features
-        shapes = {name: tuple(t.shape) for name, t in got_all[head].items()} if type(got_all[head]) is dict else {}
+        shapes = {name: tuple(t.shape) for name, t in got[head].items()} if type(got[head]) is dict else {}
         if shapes != {"weight": (4, features), "bias": (4,)}:
-            raise expect.CheckFailed(f"RotationPretext's head holds {shapes or got_all[head]}; the handout's head is "
+            raise expect.CheckFailed(f"RotationPretext's head holds {shapes or got[head]}; the handout's head is "
                                      f"one torch.nn.Linear({features}, 4): weight (4, {features}) and a bias (4,)")
 
 
@@ -130,17 +130,15 @@ def test_pretext_loss_is_the_cross_entropy_of_the_rotations(submission):
     x, y = _random(4, 1, 6, 6), torch.tensor([0, 1, 2, 3])
     rotated, rotations = judge_rotations(x)
     program = Program()
-    model = program.call(None, "RotationPretext", program.value(small_backbone(5)))
-    program.call(model, "eval")  # batch norm on its running statistics: the same logits in every call
-    loss = program.call(model, "training_step", [x, y], 0)
-    wrong = program.call(model, "training_step", [x, torch.tensor([7, 7, 7, 7])], 0)
-    logits = program.call(model, "forward", rotated)
+    model = program.module.RotationPretext(program.value(small_backbone(5)))
+    model.eval()  # batch norm on its running statistics: the same logits in every call
+    loss, wrong = model.training_step([x, y], 0), model.training_step([x, torch.tensor([7, 7, 7, 7])], 0)
+    logits = model.forward(rotated)
     # a confident model: logits in the thousands, where e^z overflows unless the loss is computed stably
-    confident = program.call(None, "RotationPretext", program.value(small_backbone(5)))
-    program.call(confident, "eval")
-    program.call(program.attr(program.attr(program.attr(confident, "head"), "weight"), "data"), "mul_", 5000.0)
-    big_loss = program.call(confident, "training_step", [x, y], 0)
-    big_logits = program.call(confident, "forward", rotated)
+    confident = program.module.RotationPretext(program.value(small_backbone(5)))
+    confident.eval()
+    program.attr(program.attr(program.attr(confident, "head"), "weight"), "data").mul_(5000.0)
+    big_loss, big_logits = confident.training_step([x, y], 0), confident.forward(rotated)
     got = submission.run(program, what="RotationPretext.training_step")
     expected = F.cross_entropy(expect.tensor(got[logits], "forward", shape=(len(rotated), 4), floating=True), rotations)
     expect.close(got[loss], expected, "training_step's loss", "4 images of 6×6, labels [0, 1, 2, 3]", atol=1e-5)
@@ -198,19 +196,19 @@ def test_pretext_training_learns_to_predict_rotations(submission):
 def test_linear_probe_freezes_the_backbone(submission):
     """LinearProbe: the backbone frozen (no gradients, eval mode from the start and after train()); SGD on the head"""
     program = Program()
-    model = program.call(None, "LinearProbe", program.value(small_backbone()), num_classes=3, lr=0.07)
-    built = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
+    model = program.module.LinearProbe(program.value(small_backbone()), num_classes=3, lr=0.07)
+    built = modes(program, program.attr(model, "backbone"), BATCHNORMS)
     built["the backbone"] = program.attr(program.attr(model, "backbone"), "training")
-    returned = program.call(model, "train")
+    returned = model.train()
     modes_after = program.attr(program.attr(model, "backbone"), "training")
     refs = flags(program, model, ["backbone." + name for name in BACKBONE_PARAMETERS])
-    modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
+    training = modes(program, program.attr(model, "backbone"), BATCHNORMS)
     head = program.attr(program.attr(model, "head"), "training")
-    optimizer = program.call(model, "configure_optimizers")
+    optimizer = model.configure_optimizers()
     groups = program.attr(optimizer, "param_groups")
     kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
     defaults = program.attr(optimizer, "defaults")
-    logits = program.call(model, "forward", _random(2, 1, 9, 9))
+    logits = model.forward(_random(2, 1, 9, 9))
     companions = batch_companions(program, model)
     got = submission.run(program, what="LinearProbe")
     if any(read(got, built).values()):
@@ -231,27 +229,22 @@ def test_linear_probe_freezes_the_backbone(submission):
     learning = [name for name, flag in read(got, refs).items() if flag]
     if learning:
         raise expect.CheckFailed(f"backbone parameters still requiring a gradient: {learning}")
-    if any(read(got, modes).values()) or got[head] is not True:
-        raise expect.CheckFailed(f"after model.train(): backbone batch norm in training mode {read(got, modes)}, head "
-                                 f"in training mode {got[head]}; expected the backbone in eval mode, the head training")
+    if any(read(got, training).values()) or got[head] is not True:
+        raise expect.CheckFailed(f"after model.train(): backbone batch norm in training mode {read(got, training)}, "
+                                 f"head in training mode {got[head]}; expected the backbone in eval mode, the head "
+                                 "training")
     if depends_on_companions(got, companions, "LinearProbe.forward after train()"):
         raise expect.CheckFailed("after model.train(), an image's logits depend on the other images of its batch: the "
                                  "frozen backbone's batch norm still normalises with batch statistics")
     if not isinstance(got[groups], list) or sum(len(g["params"]) for g in got[groups]) != 2:
         raise expect.CheckFailed("configure_optimizers must return an optimizer over the head's 2 tensors only")
-    if expect.tensor(got[logits], "forward").shape != (2, 3):
-        raise expect.CheckFailed(f"forward: expected logits (2, 3), got {expect.describe(got[logits])}")
+    expect.shape(got[logits], (2, 3), "LinearProbe.forward (logits)")
 
 
 def fit_probe(submission, backbone, states=False):
     """Train a LinearProbe on 10 labels per digit; return (held-out accuracy, the fit's reply)."""
-    test_x, test_y = offline_data("mnist").split("test")
-    init = {"backbone": backbone} if backbone else {}
-    got = submission.fit("LinearProbe", data=FEW_LABELS, max_epochs=PROBE_EPOCHS, probes={"test": test_x},
-                         before=(), init=init, states=states, cpu_seconds=cpu_budget(3.4))
-    logits = expect.tensor(got["after"].get("test"), "LinearProbe.forward after training", shape=(len(test_y), 10),
-                           floating=True, finite=True)
-    return (logits.argmax(dim=1) == test_y).float().mean().item(), got
+    return fit_and_test(submission, "LinearProbe", FEW_LABELS, PROBE_EPOCHS, {"backbone": backbone} if backbone else {},
+                        reference_cpu=3.4, states=states)
 
 
 @check(points=2,
@@ -300,16 +293,16 @@ def _random_features_state(call, pretrained_keys):
 def test_ssl_experiment_probes_pretrained_and_seeded_random_features(submission):
     """ssl_experiment: the pretext trained, both backbones probed with its arguments, the random one seeded"""
     program = Program()
-    pretext = program.call(None, "RotationPretext")
+    pretext = program.module.RotationPretext()
     pretrained = program.attr(pretext, "backbone")
-    pretrained_state = program.call(pretrained, "state_dict")
+    pretrained_state = pretrained.state_dict()
     pretrains = program.stand_in(None, "pretrain", returns=[(pretext, 0.93)])
     accuracies = [0.61, 0.23, 0.62, 0.24, 0.63, 0.25]  # distinct: a value names its call
     probes = program.stand_in(None, "probe_accuracy", returns=accuracies, known={"pretrained": pretrained})
     seeds = (3, 3, 4)  # the same seed twice: the same random features; another seed: others
-    tables = [program.call(None, "ssl_experiment", labels_per_class=4, pretext_images=30, seed=seed,
-                           accelerator="auto") for seed in seeds]
-    pretrained_calls, probe_calls = program.call(pretrains, "recorded"), program.call(probes, "recorded")
+    tables = [program.module.ssl_experiment(labels_per_class=4, pretext_images=30, seed=seed, accelerator="auto")
+              for seed in seeds]
+    pretrained_calls, probe_calls = pretrains.recorded(), probes.recorded()
     got = submission.run(program, what="ssl_experiment (pretrain and probe_accuracy stood in for: nothing trained)")
     pretrained_calls = got[pretrained_calls] if type(got[pretrained_calls]) is list else []
     probe_calls = got[probe_calls] if type(got[probe_calls]) is list else []

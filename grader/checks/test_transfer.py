@@ -8,7 +8,7 @@ import torch
 
 from grader.kit import expect
 from grader.kit.check import check
-from grader.kit.convergence import cpu_budget, offline_data
+from grader.kit.convergence import fit_and_test
 from grader.kit.expect import random_tensor as _random
 from grader.kit.modules import (
     BACKBONE_PARAMETERS,
@@ -18,7 +18,9 @@ from grader.kit.modules import (
     depends_on_companions,
     flags,
     learned,
+    modes,
     read,
+    require_logits,
     small_backbone,
 )
 from grader.kit.program import Program
@@ -36,24 +38,21 @@ def test_freeze_and_unfreeze(submission):
     """freeze stops every parameter's gradient and puts batch norm in eval mode; unfreeze undoes both"""
     program = Program()
     module = program.value(small_backbone())
-    program.call(module, "eval")  # unfreeze must wake every layer, not only batch norm
-    program.call(None, "freeze", module)
-    frozen = flags(program, module, BACKBONE_PARAMETERS)
-    modes = {name: program.attr(program.attr(module, name), "training") for name in BATCHNORMS}
-    program.call(None, "unfreeze", module)
-    unfrozen = flags(program, module, BACKBONE_PARAMETERS)
-    awake = {name: program.attr(program.attr(module, name), "training") for name in ["0", "3", *BATCHNORMS]}
-    awake[""] = program.attr(module, "training")
+    module.eval()  # unfreeze must wake every layer, not only batch norm
+    program.module.freeze(module)
+    frozen, asleep = flags(program, module, BACKBONE_PARAMETERS), modes(program, module, BATCHNORMS)
+    program.module.unfreeze(module)
+    unfrozen, awake = flags(program, module, BACKBONE_PARAMETERS), modes(program, module, ["0", "3", *BATCHNORMS, ""])
     head = program.value(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)))  # any _BatchNorm
-    program.call(None, "freeze", head)
-    modes["a BatchNorm1d"] = program.attr(program.call(head, "__getitem__", 1), "training")
+    program.module.freeze(head)
+    asleep["a BatchNorm1d"] = program.attr(head[1], "training")
     got = submission.run(program, what="freeze / unfreeze")
     if any(read(got, frozen).values()):
         raise expect.CheckFailed(f"after freeze, still requiring a gradient: "
                                  f"{[n for n, f in read(got, frozen).items() if f]}")
-    if any(read(got, modes).values()):
-        raise expect.CheckFailed(f"after freeze, a batch-norm layer is still in training mode: {read(got, modes)}; it "
-                                 "would keep updating its running statistics (every _BatchNorm: 1d, 2d, 3d)")
+    if any(read(got, asleep).values()):
+        raise expect.CheckFailed(f"after freeze, a batch-norm layer is still in training mode: {read(got, asleep)}; "
+                                 "it would keep updating its running statistics (every _BatchNorm: 1d, 2d, 3d)")
     if not all(read(got, unfrozen).values()) or not all(read(got, awake).values()):
         raise expect.CheckFailed("after unfreeze, every parameter must require a gradient and every layer (batch "
                                  "norm included) be in training mode")
@@ -62,17 +61,12 @@ def test_freeze_and_unfreeze(submission):
 @check(points=1, hint="Size the head from backbone.num_features; do not write 64.")
 def test_logits_shape_and_feature_size_read_from_the_backbone(submission):
     """TransferClassifier: (N, num_classes) logits, with the head sized from backbone.num_features"""
-    for backbone, classes, x in [("digits04", 5, _random(4, 1, 28, 28)), (small_backbone(7), 3, _random(2, 1, 12, 12)),
-                                 (small_backbone(11), 4, _random(1, 1, 10, 10))]:
-        program = Program()
-        model = program.call(None, "TransferClassifier", program.value(backbone), num_classes=classes)
-        program.call(model, "eval")
-        logits = program.call(model, "forward", x)
-        got = expect.tensor(submission.run(program, what="TransferClassifier.forward")[logits], "forward")
-        size = getattr(backbone, "num_features", 64)
-        if got.shape != (len(x), classes):
-            raise expect.CheckFailed(f"TransferClassifier on a backbone of {size} features, num_classes={classes}: "
-                                     f"expected logits ({len(x)}, {classes}), got {tuple(got.shape)}")
+    cases = [({"backbone": backbone, "num_classes": classes}, x) for backbone, classes, x in [
+        ("digits04", 5, _random(4, 1, 28, 28)), (small_backbone(7), 3, _random(2, 1, 12, 12)),
+        (small_backbone(11), 4, _random(1, 1, 10, 10))]]
+    require_logits(submission, "TransferClassifier", cases, name=lambda init, x: (
+        f"TransferClassifier on a backbone of {getattr(init['backbone'], 'num_features', 64)} features, "
+        f"num_classes={init['num_classes']}"))
 
 
 def optimizer_groups(submission, init):
@@ -81,11 +75,11 @@ def optimizer_groups(submission, init):
     Fails unless the optimizer is the handout's: plain SGD with momentum 0.9 in every group.
     """
     program = Program()
-    model = program.call(None, "TransferClassifier", **init)
-    optimizer = program.call(model, "configure_optimizers")
+    model = program.module.TransferClassifier(**init)
+    optimizer = model.configure_optimizers()
     kind = program.attr(program.attr(optimizer, "__class__"), "__name__")
     groups = program.attr(optimizer, "param_groups")
-    named = program.call(model, "named_parameters")
+    named = model.named_parameters()
     got = submission.run(program, what="TransferClassifier.configure_optimizers")
     if not isinstance(got[groups], list) or not all(
             type(g) is dict and type(g.get("params")) is list and all(type(p) is torch.Tensor for p in g["params"])
@@ -138,12 +132,9 @@ def test_last_k_freezes_exactly_what_it_says(submission):
     for k, trainable in [(1, ["backbone.4.weight", "backbone.4.bias"]),
                          (2, ["backbone.3.weight", "backbone.3.bias", "backbone.4.weight", "backbone.4.bias"])]:
         program = Program()
-        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
-                             mode="last_k", k=k)
-        names = ["backbone." + n for n in BACKBONE_PARAMETERS]
-        refs = flags(program, model, names)
-        optimizer = program.call(model, "configure_optimizers")
-        groups = program.attr(optimizer, "param_groups")
+        model = program.module.TransferClassifier(program.value(small_backbone()), num_classes=3, mode="last_k", k=k)
+        refs = flags(program, model, ["backbone." + n for n in BACKBONE_PARAMETERS])
+        groups = program.attr(model.configure_optimizers(), "param_groups")
         got = submission.run(program, what=f"TransferClassifier(mode='last_k', k={k})")
         learning = sorted(name for name, flag in read(got, refs).items() if flag)
         if learning != sorted(trainable):
@@ -161,39 +152,37 @@ def test_last_k_freezes_exactly_what_it_says(submission):
 def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
     """TransferClassifier.train(): the head and learning layers train, frozen batch norm stays in eval mode"""
     program = Program()
-    model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
-                         mode="linear_probe")
-    program.call(model, "train")
-    modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS}
+    model = program.module.TransferClassifier(program.value(small_backbone()), num_classes=3, mode="linear_probe")
+    model.train()
+    training = modes(program, program.attr(model, "backbone"), BATCHNORMS)
     head = program.attr(program.attr(model, "head"), "training")
     companions = batch_companions(program, model)
     got = submission.run(program, what="TransferClassifier.train()")
-    if any(read(got, modes).values()) or got[head] is not True:
+    if any(read(got, training).values()) or got[head] is not True:
         raise expect.CheckFailed(f"after model.train() in linear-probe mode: batch norm in training mode "
-                                 f"{read(got, modes)}, head in training mode {got[head]}; expected the frozen batch "
-                                 f"norm in eval mode and the head training")
+                                 f"{read(got, training)}, head in training mode {got[head]}; expected the frozen "
+                                 f"batch norm in eval mode and the head training")
     if depends_on_companions(got, companions, "TransferClassifier.forward after train()"):
         raise expect.CheckFailed("after model.train() in linear-probe mode, an image's logits depend on the other "
                                  "images of its batch: the frozen batch norm still normalises with batch statistics")
     # Only the frozen layers stay in eval mode: what learns trains, and eval() still means eval.
-    for mode, training in [("fine_tune", {"1": True, "4": True}), ("last_k", {"1": False, "4": True}),
+    for mode, expected in [("fine_tune", {"1": True, "4": True}), ("last_k", {"1": False, "4": True}),
                            ("half-frozen", {"1": True, "4": True})]:
         program = Program()
-        model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
-                             mode="fine_tune" if mode == "half-frozen" else mode, k=1)
+        model = program.module.TransferClassifier(program.value(small_backbone()), num_classes=3,
+                                                  mode="fine_tune" if mode == "half-frozen" else mode, k=1)
         if mode == "half-frozen":  # a batch norm with a parameter that still learns is not frozen
-            program.call(program.attr(program.attr(program.attr(model, "backbone"), "1"), "weight"),
-                         "requires_grad_", False)
-        program.call(model, "train")
-        modes = {name: program.attr(program.attr(program.attr(model, "backbone"), name), "training")
-                 for name in BATCHNORMS}
-        program.call(model, "eval")
-        asleep = [program.attr(layer, "training") for layer in (model, program.attr(model, "head"))]
-        asleep += [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
+            program.attr(program.attr(program.attr(model, "backbone"), "1"), "weight").requires_grad_(False)
+        model.train()
+        training = modes(program, program.attr(model, "backbone"), BATCHNORMS)
+        model.eval()
+        asleep = [*modes(program, model, ["", "head"]).values(),
+                  *modes(program, program.attr(model, "backbone"), BATCHNORMS).values()]
         got = submission.run(program, what=f"TransferClassifier(mode={mode!r}).train()")
-        if read(got, modes) != training:
+        if read(got, training) != expected:
             raise expect.CheckFailed(f"after model.train() in {mode} mode (k=1): batch norm in training mode "
-                                     f"{read(got, modes)}, expected {training}: only frozen batch norm stays in eval")
+                                     f"{read(got, training)}, expected {expected}: only frozen batch norm stays in "
+                                     "eval")
         if any(got[ref] is not False for ref in asleep):
             raise expect.CheckFailed(f"after model.eval() in {mode} mode, a layer is still in training mode: train(mode)"
                                      " must pass mode on")
@@ -201,13 +190,8 @@ def test_frozen_batch_norm_stays_in_eval_mode_after_train(submission):
 
 def _train(submission, mode, epochs=EPOCHS, **init):
     """Train in the worker; return (held-out accuracy, state before, state after)."""
-    data = offline_data("mnist", tuple(FEW_LABELS["classes"]))
-    test_x, test_y = data.split("test")
-    got = submission.fit("TransferClassifier", data=FEW_LABELS, max_epochs=epochs, probes={"test": test_x},
-                         before=(), init={"mode": mode, **init}, states=True, cpu_seconds=cpu_budget(REFERENCE_CPU))
-    logits = expect.tensor(got["after"].get("test"), f"{mode}: TransferClassifier.forward after training",
-                           shape=(len(test_y), 5), floating=True, finite=True)
-    accuracy = (logits.argmax(dim=1) == test_y).float().mean().item()
+    accuracy, got = fit_and_test(submission, "TransferClassifier", FEW_LABELS, epochs, {"mode": mode, **init},
+                                 REFERENCE_CPU, states=True, what=f"{mode}: TransferClassifier.forward after training")
     return accuracy, got["state_before"], got["state_after"]
 
 
@@ -257,23 +241,23 @@ def test_linear_probe_beats_training_from_scratch_with_few_labels(submission):
 def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     """UnfreezeBackbone: frozen before training; at epoch at_epoch the backbone joins the optimizer at backbone_lr"""
     program = Program()
-    model = program.call(None, "TransferClassifier", program.value(small_backbone()), num_classes=3,
-                         mode="fine_tune", backbone_lr=0.002)
-    callback = program.call(None, "UnfreezeBackbone", 2)
-    program.call(callback, "freeze_before_training", model)
+    model = program.module.TransferClassifier(program.value(small_backbone()), num_classes=3, mode="fine_tune",
+                                              backbone_lr=0.002)
+    callback = program.module.UnfreezeBackbone(2)
+    callback.freeze_before_training(model)
     frozen = flags(program, model, ["backbone." + n for n in BACKBONE_PARAMETERS])
-    asleep = [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
-    optimizer = program.call(model, "configure_optimizers")
+    asleep = modes(program, program.attr(model, "backbone"), BATCHNORMS)
+    optimizer = model.configure_optimizers()
     sizes = []
     for epoch in range(4):
-        program.call(callback, "finetune_function", model, epoch, optimizer)
+        callback.finetune_function(model, epoch, optimizer)
         sizes.append(program.call(program.attr(optimizer, "param_groups"), "__len__"))
     groups = program.attr(optimizer, "param_groups")
-    awake = [program.attr(program.attr(program.attr(model, "backbone"), name), "training") for name in BATCHNORMS]
+    awake = modes(program, program.attr(model, "backbone"), BATCHNORMS)
     got = submission.run(program, what="UnfreezeBackbone")
     if any(read(got, frozen).values()):
         raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left backbone parameters trainable")
-    if any(got[ref] is not False for ref in asleep):
+    if any(got[ref] is not False for ref in asleep.values()):
         raise expect.CheckFailed("UnfreezeBackbone.freeze_before_training left batch norm in training mode: freeze "
                                  "with this lab's freeze (BaseFinetuning.freeze keeps batch norm's mode)")
     counts = [got[s] for s in sizes]
@@ -284,7 +268,7 @@ def test_unfreeze_backbone_callback_unfreezes_at_its_epoch(submission):
     if type(last) is not dict or type(last.get("params")) is not list:
         raise expect.CheckFailed("the optimizer's param_groups are not a list of groups with their params")
     lr = expect.number(last.get("lr"), "the added group's learning rate")
-    if any(got[ref] is not True for ref in awake):
+    if any(got[ref] is not True for ref in awake.values()):
         raise expect.CheckFailed("after UnfreezeBackbone unfroze the backbone, its batch norm is still in eval mode: "
                                  "unfreeze it with this lab's unfreeze (BaseFinetuning's helpers leave the mode alone)")
     if not abs(lr - 0.002) <= 1e-12 or len(last["params"]) != len(BACKBONE_PARAMETERS):
@@ -305,8 +289,8 @@ def test_compare_regimes_runs_every_regime_at_every_budget(submission):
     accuracies = [round(0.31 + number / 100, 2) for number in range(12)]  # distinct: a value names its call
     program = Program()
     runs = program.stand_in(None, "train_and_test", returns=accuracies)
-    table = program.call(None, "compare_regimes", budgets=(3, 7), max_epochs=2, seed=11, accelerator="auto")
-    calls = program.call(runs, "recorded")
+    table = program.module.compare_regimes(budgets=(3, 7), max_epochs=2, seed=11, accelerator="auto")
+    calls = runs.recorded()
     got = submission.run(program, what="compare_regimes (train_and_test stood in for: nothing was trained)")
     calls = got[calls] if type(got[calls]) is list else []
     ran = sorted((call.get("mode"), call.get("labels_per_class")) for call in calls)
@@ -346,9 +330,8 @@ def test_scratch_reinitialises_the_given_backbone(submission):
 
     given = small_backbone()
     program = Program()
-    states = [program.call(program.attr(program.call(None, "TransferClassifier", program.value(backbone),
-                                                     num_classes=3, mode="scratch"), "backbone"), "state_dict")
-              for backbone in (given, "digits04")]
+    states = [program.attr(program.module.TransferClassifier(program.value(backbone), num_classes=3, mode="scratch"),
+                           "backbone").state_dict() for backbone in (given, "digits04")]
     got = submission.run(program, what="TransferClassifier(mode='scratch')")
     for state, original in zip(states, (given.state_dict(), shipped_state())):
         state = got[state]

@@ -2,10 +2,11 @@
 import torch
 import torch.nn.functional as F
 
-from grader.checks.test_cnn import _digit, _random, batches_of, compare_batchnorm
+from grader.checks.test_cnn import _random, batches_of, compare_batchnorm
+from grader.checks.test_cnn_lenet5 import _digit
 from grader.kit import expect
 from grader.kit.check import check
-from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.convergence import require_classifier_learns
 from grader.kit.program import Program
 
 
@@ -19,15 +20,14 @@ def test_conv2d_gradient_matches_central_differences_of_its_own_forward(submissi
     eps = 1e-6
     program = Program()
     leaf = program.value(x.clone().requires_grad_())
-    out = program.call(None, "conv2d", leaf, weight, bias, 1, 1)
-    program.call(program.call(program.call(out, "__mul__", grad_out), "sum"), "backward")
+    (program.module.conv2d(leaf, weight, bias, 1, 1) * grad_out).sum().backward()
     grad = program.attr(leaf, "grad")
     nudged = []
     for index in range(x.numel()):
         for sign in (1, -1):
             x_nudged = x.clone()
             x_nudged.view(-1)[index] += sign * eps
-            nudged.append(program.call(None, "conv2d", x_nudged, weight, bias, 1, 1))
+            nudged.append(program.module.conv2d(x_nudged, weight, bias, 1, 1))
     got = submission.run(program, what="conv2d, nudged inputs")
     outputs = [expect.tensor(got[ref], "conv2d") for ref in nudged]
     numerical = torch.tensor([((plus - minus) * grad_out).sum().item() / (2 * eps)
@@ -46,13 +46,13 @@ def test_conv2d_and_pooling_with_unequal_strides_and_gaps(submission):
         x, weight = _random(*x_shape, seed=70), _random(*w_shape, seed=71)
         text = f"x {x_shape}, weight {w_shape}, stride={stride}, padding={padding}"
         program.section(f"conv2d on {text}")
-        convs.append((program.call(None, "conv2d", x, weight, None, stride, padding),
+        convs.append((program.module.conv2d(x, weight, None, stride, padding),
                       F.conv2d(x, weight, None, stride, padding), text))
     x = _random(2, 2, 11, 10, seed=72)
     for kernel, stride in [(2, 3), ((3, 2), (4, 3))]:
         text = f"x (2, 2, 11, 10), kernel_size={kernel}, stride={stride}"
         program.section(f"max_pool2d on {text}")
-        pools.append((program.call(None, "max_pool2d", x, kernel, stride), F.max_pool2d(x, kernel, stride), text))
+        pools.append((program.module.max_pool2d(x, kernel, stride), F.max_pool2d(x, kernel, stride), text))
     got = submission.run(program, what="conv2d and max_pool2d")
     for out, expected, text in convs:
         expect.close(got[out], expected, "conv2d", text, atol=1e-4, rtol=1e-4)
@@ -75,8 +75,8 @@ def test_augmentation_keeps_a_digit_recognisable(submission):
     """train_transforms: augmented digits stay close to the original, not to its mirror image or its half turn"""
     digit = _digit()
     program = Program()
-    transform = program.call(None, "train_transforms")
-    outs = [program.call(transform, "__call__", digit) for _ in range(40)]
+    transform = program.module.train_transforms()
+    outs = [transform(digit) for _ in range(40)]
     got = submission.run(program, what="train_transforms", seed=5)
     mean = torch.stack([expect.tensor(got[out], "train_transforms()", shape=digit.shape, floating=True, finite=True)
                         for out in outs]).mean(dim=0)
@@ -96,7 +96,6 @@ def test_augmentation_keeps_a_digit_recognisable(submission):
        hint="Without batch norm the convolutions need their bias; with augmentation the model still has to learn.")
 def test_lenet5_without_batch_norm_and_with_augmentation_learns(submission):
     """LeNet5(batch_norm=False), trained with augmentation: held-out accuracy ≥ 0.9 after 3 epochs"""
-    before, after, accuracy = fit_and_score(
-        submission, "LeNet5", {"name": "mnist", "batch_size": 64}, 3, init={"batch_norm": False, "augment": True},
-        loss_fn=F.cross_entropy, predict=lambda logits: logits.argmax(dim=1), reference_cpu=5.5)
-    require_learning(before, after, accuracy, min_accuracy=0.9, loss_fall=0.5)
+    require_classifier_learns(submission, "LeNet5", {"name": "mnist", "batch_size": 64}, 3,
+                              init={"batch_norm": False, "augment": True}, min_accuracy=0.9, loss_fall=0.5,
+                              reference_cpu=5.5)

@@ -2,12 +2,11 @@
 import math
 
 import torch
-import torch.nn.functional as F
 
 from grader.checks.test_mlp import _random, compare_value_expressions
 from grader.kit import expect
 from grader.kit.check import check
-from grader.kit.convergence import fit_and_score, require_learning
+from grader.kit.convergence import require_classifier_learns
 from grader.kit.program import Program
 
 
@@ -45,7 +44,7 @@ def test_activation_statistics_reproduce_the_experiment_exactly(submission):
     """activation_statistics matches the judge's own run of the experiment, draw for draw"""
     cases = [(0.01, "tanh", 512), ("xavier", "tanh", 512), ("he", "relu", 256), (0.05, "tanh", 256)]
     program = Program()
-    runs = [program.call(None, "activation_statistics", init, activation, 6, width, 16, 3)
+    runs = [program.module.activation_statistics(init, activation, 6, width, 16, 3)
             for init, activation, width in cases]
     got_all = submission.run(program, what="activation_statistics()")
     for (init, activation, width), run in zip(cases, runs):
@@ -71,10 +70,9 @@ def test_linear_backward_matches_central_differences_of_its_own_forward(submissi
             for sign in (1, -1):
                 moved = [t.clone() for t in inputs]
                 moved[which].view(-1)[index] += sign * eps
-                nudged.append(program.call(function, "apply", *moved))
+                nudged.append(function.apply(*moved))
     leaves = [program.value(t.clone().requires_grad_()) for t in inputs]
-    out = program.call(function, "apply", *leaves)
-    program.call(out, "backward", weights_of_sum)
+    function.apply(*leaves).backward(weights_of_sum)
     grads = [program.attr(leaf, "grad") for leaf in leaves]
     got = submission.run(program, what="LinearFunction")
     outputs = [expect.tensor(got[ref], "LinearFunction.apply") for ref in nudged]
@@ -93,7 +91,7 @@ def test_dropout_draws_a_fresh_mask_on_every_call(submission):
     """dropout: two calls drop different units; the same seed repeats the same mask"""
     program = Program()
     x = program.value(torch.ones(40, 50))
-    first, second = program.call(None, "dropout", x, 0.5, True), program.call(None, "dropout", x, 0.5, True)
+    first, second = program.module.dropout(x, 0.5, True), program.module.dropout(x, 0.5, True)
     runs = [submission.run(program, what="dropout", seed=11) for _ in range(2)]
     a, b = (expect.tensor(runs[0][ref], "dropout") for ref in (first, second))
     if torch.equal(a == 0, b == 0):
@@ -105,8 +103,6 @@ def test_dropout_draws_a_fresh_mask_on_every_call(submission):
 @check(points=2, hint="With tanh, initialise with Xavier; check TanhFunction's backward.")
 def test_mlp_with_tanh_and_no_dropout_learns(submission):
     """MLP(activation="tanh", hidden=[64], dropout=0): held-out accuracy ≥ 0.9 after 2 epochs"""
-    before, after, accuracy = fit_and_score(
-        submission, "MLP", {"name": "mnist", "batch_size": 64}, 2, loss_fn=F.cross_entropy,
-        predict=lambda logits: logits.argmax(dim=1), init={"hidden": [64], "activation": "tanh", "dropout": 0.0},
-        reference_cpu=0.5)
-    require_learning(before, after, accuracy, min_accuracy=0.9, loss_fall=0.5)
+    require_classifier_learns(submission, "MLP", {"name": "mnist", "batch_size": 64}, 2,
+                              init={"hidden": [64], "activation": "tanh", "dropout": 0.0}, min_accuracy=0.9,
+                              loss_fall=0.5, reference_cpu=0.5)

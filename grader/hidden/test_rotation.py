@@ -15,7 +15,7 @@ def test_rotate_batch_leaves_its_input_alone_and_handles_odd_sizes(submission):
     for x in (_random(1, 1, 3, 3, seed=1), _random(5, 16, 2, 2, seed=2)):
         program = Program()
         sent = program.value(x)
-        result = program.call(None, "rotate_batch", sent)
+        result = program.module.rotate_batch(sent)
         got = submission.run(program, what="rotate_batch")
         rotated, _ = judge_rotations(x)
         expect.close(expect.pair(got[result], "rotate_batch")[0], rotated, "rotate_batch's images",
@@ -30,11 +30,11 @@ def test_linear_probe_forward_in_training_mode_keeps_the_statistics(submission):
     """LinearProbe after train(): forward passes leave the backbone's batch-norm running statistics untouched"""
     backbone = small_backbone()
     program = Program()
-    model = program.call(None, "LinearProbe", program.value(backbone), num_classes=4)
-    program.call(model, "train")
-    program.call(model, "forward", _random(8, 1, 9, 9, scale=3.0))
-    program.call(model, "forward", _random(8, 1, 9, 9, seed=1, scale=3.0))
-    state = program.call(program.attr(model, "backbone"), "state_dict")
+    model = program.module.LinearProbe(program.value(backbone), num_classes=4)
+    model.train()
+    model.forward(_random(8, 1, 9, 9, scale=3.0))
+    model.forward(_random(8, 1, 9, 9, seed=1, scale=3.0))
+    state = program.attr(model, "backbone").state_dict()
     got = submission.run(program, what="LinearProbe.forward")
     if type(got[state]) is not dict or sorted(got[state]) != sorted(backbone.state_dict()):
         raise expect.CheckFailed("LinearProbe(backbone).backbone is not the backbone it was given (its state_dict "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from grader.kit import expect
 
@@ -101,6 +102,29 @@ def fit_and_score(submission, cls, data, max_epochs, loss_fn, predict, init=None
                                 (got["after"].get("test"), test_x, "on the test set")))
     accuracy = (predict(test_logits) == test_y).float().mean().item()
     return loss_fn(before, probe_y).item(), loss_fn(after, probe_y).item(), accuracy
+
+
+def fit_and_test(submission, cls, data, max_epochs, init=None, reference_cpu: float = 20.0, states: bool = False,
+                 what: str = "") -> tuple[float, dict]:
+    """Train ``cls(**init)`` in the worker (nothing evaluated before training); return the held-out accuracy of
+    the argmax of its (N, C) logits on the data's test split, computed here, and the fit's reply (with
+    ``states``: the model's state before and after)."""
+    classes = data.get("classes")
+    datamodule = offline_data(data.get("name", "mnist"), tuple(classes) if classes else None)
+    test_x, test_y = datamodule.split("test")
+    got = submission.fit(cls, data=data, max_epochs=max_epochs, probes={"test": test_x}, before=(), init=init,
+                         states=states, cpu_seconds=cpu_budget(reference_cpu))
+    logits = expect.tensor(got["after"].get("test"), what or f"{cls}.forward after training",
+                           shape=(len(test_y), datamodule.output_classes), floating=True, finite=True)
+    return (logits.argmax(dim=1) == test_y).float().mean().item(), got
+
+
+def require_classifier_learns(submission, cls, data, max_epochs, min_accuracy: float, loss_fall: float,
+                              reference_cpu: float, init=None) -> None:
+    """``fit_and_score`` a classifier of (N, C) logits (cross-entropy, argmax), then ``require_learning``."""
+    before, after, accuracy = fit_and_score(submission, cls, data, max_epochs, init=init, loss_fn=F.cross_entropy,
+                                            predict=lambda logits: logits.argmax(dim=1), reference_cpu=reference_cpu)
+    require_learning(before, after, accuracy, min_accuracy=min_accuracy, loss_fall=loss_fall)
 
 
 def checked_logits(logits, n: int, datamodule, classes, what: str) -> torch.Tensor:

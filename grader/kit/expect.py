@@ -35,12 +35,23 @@ def tensor(value, what: str, shape: tuple | None = None, floating: bool = False,
     """
     if not isinstance(value, torch.Tensor):
         raise CheckFailed(f"{what} returned a {describe(value)}, expected a tensor")
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise CheckFailed(f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}")
+    if shape is not None:
+        _exactly(value, shape, what)
     if floating and not value.dtype.is_floating_point:
         raise CheckFailed(f"{what}: expected floating-point values, got dtype {str(value.dtype).replace('torch.', '')}")
     if finite and not torch.isfinite(value).all():
         raise CheckFailed(f"{what}: {int((~torch.isfinite(value)).sum())} value(s) are NaN or infinite")
+    return value
+
+
+def shape(value, expected_shape: tuple, what: str) -> torch.Tensor:
+    """The value as a tensor of exactly ``expected_shape``, or a failure naming what, the expected and the got shape."""
+    return _exactly(tensor(value, what), expected_shape, what)
+
+
+def _exactly(value: torch.Tensor, expected_shape: tuple, what: str) -> torch.Tensor:
+    if tuple(value.shape) != tuple(expected_shape):
+        raise CheckFailed(f"{what}: expected shape {tuple(expected_shape)}, got {tuple(value.shape)}")
     return value
 
 

@@ -1,10 +1,33 @@
-"""Helpers for checks that build nn.Modules in the worker and read back their flags and state.
+"""Helpers for checks that build nn.Modules in the worker and read back their logits, flags and state.
 
-Shared by the labs whose checks freeze, probe or compare backbones (Labs 4 and 5).
+``require_logits`` is every lab's first check of its model; the rest serve the labs whose checks freeze,
+probe or compare backbones (Labs 4 and 5), and ``optimizer_groups`` any lab's optimizer.
 """
 from __future__ import annotations
 
 import torch
+
+from grader.kit import expect
+from grader.kit.program import Program
+
+
+def require_logits(submission, cls: str, cases, classes: int = 10, name=None) -> list[torch.Tensor]:
+    """Build ``cls(**init)`` in eval mode and run its forward on x, for each case (init, x), all in one request;
+    each must give finite floating-point logits of shape (len(x), init's num_classes, else ``classes``).
+
+    Returns the logits. ``name(init, x)``: how the case is named in a failure (default "cls(init).forward on
+    input (shape)").
+    """
+    name = name or (lambda init, x: f"{cls}({init}).forward on input {tuple(x.shape)}")
+    program, outs = Program(), []
+    for init, x in cases:
+        program.section(name(init, x))
+        model = program.call(None, cls, **init)
+        model.eval()
+        outs.append(model.forward(program.value(x)))
+    got = submission.run(program, what=f"{cls}.forward")
+    return [expect.tensor(expect.shape(got[out], (len(x), init.get("num_classes", classes)), name(init, x)),
+                          name(init, x), floating=True, finite=True) for (init, x), out in zip(cases, outs)]
 
 
 def small_backbone(features: int = 7) -> torch.nn.Module:
@@ -34,6 +57,18 @@ def flags(program, module, names) -> dict:
     return refs
 
 
+def modes(program, module, names) -> dict:
+    """Refs to the ``training`` flag of each dotted submodule name, e.g. "1", of a module in the worker ("" for the
+    module itself)."""
+    refs = {}
+    for name in names:
+        target = module
+        for part in filter(None, name.split(".")):
+            target = program.attr(target, part)
+        refs[name] = program.attr(target, "training")
+    return refs
+
+
 def read(got, refs: dict) -> dict:
     """The values behind a dict of refs, once the program has run."""
     return {name: got[ref] for name, ref in refs.items()}
@@ -59,18 +94,14 @@ def batch_companions(program, model) -> tuple:
     depend on its companions; in eval mode they do not. This is what the layer does, not what its
     ``training`` flag says (a submission can make the flag say anything).
     """
-    from grader.kit.expect import random_tensor
-
-    image = random_tensor(1, 1, 9, 9, seed=41)
-    first = program.call(model, "forward", torch.cat([image, random_tensor(3, 1, 9, 9, seed=42)]))
-    second = program.call(model, "forward", torch.cat([image, 3 * random_tensor(3, 1, 9, 9, seed=43) + 1]))
+    image = expect.random_tensor(1, 1, 9, 9, seed=41)
+    first = program.call(model, "forward", torch.cat([image, expect.random_tensor(3, 1, 9, 9, seed=42)]))
+    second = program.call(model, "forward", torch.cat([image, 3 * expect.random_tensor(3, 1, 9, 9, seed=43) + 1]))
     return first, second
 
 
 def depends_on_companions(got, refs, what: str) -> bool:
     """True if the image's logits changed with its batch companions (see ``batch_companions``)."""
-    from grader.kit import expect
-
     first, second = (expect.tensor(got[ref], what, floating=True, finite=True) for ref in refs)
     if first.ndim < 1 or first.shape != second.shape or len(first) != 4:
         raise expect.CheckFailed(f"{what}: expected logits for the 4 images of each batch, got shapes "
@@ -84,9 +115,6 @@ def optimizer_groups(submission, cls: str, init: dict) -> list:
 
     Returns them as plain data: a list of dicts whose "params" are tensors.
     """
-    from grader.kit.expect import CheckFailed
-    from grader.kit.program import Program
-
     what = f"{cls}.configure_optimizers"
 
     def reach(path):  # a program that builds the model and walks path from what configure_optimizers returns
@@ -108,5 +136,5 @@ def optimizer_groups(submission, cls: str, init: dict) -> list:
     param_groups = program.attr(step, "param_groups")
     groups = submission.run(program, what=what)[param_groups]
     if type(groups) is not list or not all(type(g) is dict for g in groups):
-        raise CheckFailed(f"{what}: expected an optimizer (or Lightning's list / dict of one)")
+        raise expect.CheckFailed(f"{what}: expected an optimizer (or Lightning's list / dict of one)")
     return groups
