@@ -18,7 +18,7 @@ from sandbox_python import sandbox_python
 from grader.cli import main
 from grader.course import REPO_ROOT
 from grader.instructor.grade_all import grade_all
-from grader.judge import grade as grade_module
+from grader.judge.session import GradingSession
 
 
 @pytest.fixture(autouse=True)
@@ -138,14 +138,14 @@ def test_a_student_cannot_change_the_next_students_score(tmp_path, monkeypatch):
 def test_a_failing_judge_is_a_grader_error_not_a_zero_and_the_rerun_regrades_it(tmp_path, monkeypatch, capsys):
     make_submissions(tmp_path, {"ada": (REFERENCE,), "broken": (REFERENCE,)})
     monkeypatch.chdir(tmp_path)
-    real = grade_module.grade_submission
+    real = GradingSession.grade_labs  # what each forked judge grades its student with
 
-    def judge_that_fails_on_broken(directory, *args, **kwargs):
+    def judge_that_fails_on_broken(session, directory, *args, **kwargs):
         if Path(directory).name == "broken":
             raise RuntimeError("the judge fell over")
-        return real(directory, *args, **kwargs)
+        return real(session, directory, *args, **kwargs)
 
-    monkeypatch.setattr(grade_module, "grade_submission", judge_that_fails_on_broken)
+    monkeypatch.setattr(GradingSession, "grade_labs", judge_that_fails_on_broken)
     assert main(["grade-all", "submissions/", "--out", "grades.csv"]) == 1  # a grader error: not success
     out = " ".join(capsys.readouterr().out.split())
     assert "status: graded 1, grader error 1" in out
@@ -154,7 +154,7 @@ def test_a_failing_judge_is_a_grader_error_not_a_zero_and_the_rerun_regrades_it(
     assert rows["broken"]["status"] == "grader error" and "without leaving a results file" in rows["broken"]["problem"]
     assert rows["ada"]["status"] == "graded" and float(rows["ada"]["score"]) == 27
 
-    monkeypatch.setattr(grade_module, "grade_submission", real)
+    monkeypatch.setattr(GradingSession, "grade_labs", real)
     assert main(["grade-all", "submissions/", "--out", "grades.csv"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "graded 1 now" in out and "collected 1 earlier result(s)" in out
@@ -177,7 +177,7 @@ def test_results_placed_by_litlabs_grade_elsewhere_are_collected_not_regraded(tm
     for student in ("ada", "cy"):
         assert main(["grade", f"submissions/{student}", "--results", f"grades-results/{student}.json"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(grade_module, "grade_submission", None)  # grading anything now would fail loudly
+    monkeypatch.setattr(GradingSession, "grade_labs", None)  # grading anything now would fail loudly
     assert main(["grade-all", "submissions/", "--out", "grades.csv"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "graded 0 now" in out and "collected 2 earlier result(s)" in out
