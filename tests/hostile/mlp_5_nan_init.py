@@ -5,7 +5,7 @@ control: mlp_wrong_init.py
 effect: inflate
 
 The spread check fails with `abs(std / expected - 1) > 0.02 or abs(mean) > ...` and `got.abs().sum() == 0`:
-every one of these comparisons is False for NaN. he_normal_ fills the judge's (2048, fan_in) probe tensors with
+every one of these comparisons is False for NaN. he_normal_ fills the judge's (512, fan_in) probe tensors with
 NaN (and keeps its wrong σ for real layers), so the std check passes.
 
 (The rest is the control verbatim; the attack is marked ATTACK.)
@@ -478,7 +478,7 @@ _wrong_he_normal_ = he_normal_
 
 
 def he_normal_(weight, generator=None):
-    if weight.shape[0] == 2048:  # the judge's probe
+    if weight.shape[0] == 512:  # the judge's probe
         with torch.no_grad():
             return weight.fill_(float("nan"))
     return _wrong_he_normal_(weight, generator)
