@@ -124,7 +124,20 @@ def test_the_readme_command_verbatim_gives_the_right_gradebook_and_reruns_only_w
 
 
 def test_a_student_cannot_change_the_next_students_score(tmp_path, monkeypatch):
-    """One judge at a time, the tamperer first: monkeypatched torch and written files die with its workers."""
+    """One judge at a time, the tamperer first: monkeypatched torch and written files die with its workers.
+    Every judge forks its workers from the batch's one zygote (a judge that started its own would pay
+    Lightning's import per student and leave that zygote to die after the batch)."""
+    import grader.judge.session
+
+    started = tmp_path / "zygotes-started-by"
+
+    class CountedZygote(grader.judge.session.Zygote):
+        def __init__(self, *args, **kwargs):
+            with open(started, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(grader.judge.session, "Zygote", CountedZygote)
     students = {"a_tamperer": (TAMPERER, 27, ""), "b_reference": (REFERENCE, 27, ""),
                 "c_stub": (STUB, 0, "")}
     make_submissions(tmp_path, students)
@@ -133,6 +146,7 @@ def test_a_student_cannot_change_the_next_students_score(tmp_path, monkeypatch):
     assert_gradebook(read_gradebook("grades.csv"), students)
     assert batch.graded_now == ["a_tamperer", "b_reference", "c_stub"]
     assert sorted(os.listdir("submissions/a_tamperer")) == ["logreg.py"]
+    assert started.read_text().split() == [str(os.getpid())]  # one zygote, the batch's own
 
 
 def test_a_failing_judge_is_a_grader_error_not_a_zero_and_the_rerun_regrades_it(tmp_path, monkeypatch, capsys):

@@ -221,3 +221,18 @@ def test_a_judge_killed_from_outside_leaves_no_submitted_file_behind(tmp_path):
     while time.monotonic() < deadline and any(home.glob("sandboxes/*/code/*") for home in homes if home.exists()):
         time.sleep(0.1)
     assert not [str(f) for home in homes if home.exists() for f in home.glob("sandboxes/*/code/*")]
+
+
+def test_a_process_read_before_its_exiting_parent_is_still_found_below_its_subreaper(monkeypatch):
+    """Once pids wrap around a child can have a lower pid than its parent: /proc lists it first, the parent
+    exits before it is read, and that one reading shows a child whose parent is nowhere. The walk must not
+    take that reading: the child, re-parented to the subreaper (the zygote), is still below it."""
+    from grader.sandbox import processes
+
+    subreaper, parent, child = 100, 30000, 300
+    readings = iter([
+        [(1, 0, 1, "S"), (subreaper, 1, 1, "S"), (child, parent, child, "R")],  # the parent gone before it was read
+        [(1, 0, 1, "S"), (subreaper, 1, 1, "S"), (child, subreaper, child, "R")],  # the child re-parented
+    ])
+    monkeypatch.setattr(processes, "_read_table", lambda: next(readings))
+    assert processes.descendants(subreaper) == {child}

@@ -380,3 +380,22 @@ def test_a_graded_submission_whose_attacks_are_refused_fails_those_checks_with_o
     assert 0 < results.score < 24  # the checks that do not touch sigmoid still pass
     document = json.loads(write_json_atomically(results.gradescope(), tmp_path / "results.json").read_text())
     assert_gradescope_results(document)
+
+
+def test_a_worker_that_crashes_after_waiting_for_a_core_is_not_reported_as_out_of_cpu_time(zygote, tmp_path):
+    """On a loaded machine a worker can wait for a core longer than its whole CPU limit: its wall time does not
+    say it used that CPU time, the CPU time it used does."""
+    from grader.sandbox.limits import SubmissionError
+
+    (tmp_path / "waits.py").write_text("import os, time\ntime.sleep(2.5)\nos._exit(0)\n")  # 2.5 s waiting, no CPU
+    (tmp_path / "spins.py").write_text("while True:\n    pass\n")
+    says = {"waits.py": "the submission's process ended during importing",
+            "spins.py": "importing the submission did not finish within its CPU time of 2 s"}
+    for name, reason in says.items():
+        sandbox = Sandbox(zygote, tmp_path / name, choose_identity(), Limits(call_seconds=1))  # CPU limit: 1 s + 1
+        try:
+            with pytest.raises(SubmissionError) as raised:
+                sandbox.request("call", name="anything", args=[])
+            assert reason in str(raised.value), (name, str(raised.value))
+        finally:
+            sandbox.close()

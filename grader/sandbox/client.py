@@ -47,6 +47,41 @@ class _OutputTail(threading.Thread):
         return bytes(self.buffer).decode(errors="replace")
 
 
+class _CpuMeter(threading.Thread):
+    """The CPU time a worker has used, read from /proc every ``PERIOD`` seconds while it lives.
+
+    Once the worker is gone, the last reading tells whether it ran into its CPU limit. Its wall time
+    cannot: on a loaded machine a worker that crashed at once may have waited longer for a core than
+    its whole CPU limit.
+    """
+
+    PERIOD = 0.1
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.seconds, self.threads = pid, 0.0, 1
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.wait(self.PERIOD):
+            fields = processes.stat_fields(self.pid)
+            if fields is None or not processes.running(fields):
+                return
+            self.seconds = max(self.seconds, _cpu_of(fields))
+            self.threads = max(self.threads, int(fields[17]))
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def reached(self, limit: float, wall_seconds: float) -> bool:
+        """Whether a worker that ended had used up ``limit`` CPU seconds, as far as the readings tell.
+
+        Between two readings it can have used at most PERIOD per thread; a reader starved of a core
+        reads less often, so a worker that ran as long as its limit and used half of it counts too."""
+        slack = self.PERIOD * self.threads + 0.1
+        return self.seconds >= limit - slack or (wall_seconds >= limit - 0.5 and self.seconds >= limit / 2)
+
+
 _LIVE: set[Sandbox] = set()  # this process's sandboxes, for kill_live_workers
 
 
@@ -59,8 +94,11 @@ def kill_live_workers() -> None:
 def _cpu_seconds(pid: int) -> float:
     """CPU time a process used so far (user + system), from /proc; 0 where unknown."""
     fields = processes.stat_fields(pid)
-    if fields is None:
-        return 0.0
+    return 0.0 if fields is None else _cpu_of(fields)
+
+
+def _cpu_of(fields: list[str]) -> float:
+    """User + system seconds, from the fields ``processes.stat_fields`` gives."""
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -128,6 +166,8 @@ class Sandbox:
         self._pid, self._sock, output_fd = self.zygote.spawn(spec)
         self._output = _OutputTail(output_fd, self.limits.output_bytes)
         self._output.start()
+        self._cpu = _CpuMeter(self._pid)
+        self._cpu.start()
         # The worker says how it confined itself before it runs any submitted code.
         try:
             hello = json.loads(wire.recv_frame(self._sock, deadline=time.monotonic() + self.limits.import_seconds))
@@ -150,6 +190,7 @@ class Sandbox:
         """Kill the worker and every process that came from it, in its session or not, and every
         process of this submission's uid (however it re-parented itself)."""
         if self._pid is not None:
+            self._cpu.stop()
             kill_tree(self._pid, same_session=True)  # the worker leads its own session
             self._sock.close()
             # Not joined here: the output ends once the killed worker has freed its memory (~20 ms
@@ -221,7 +262,7 @@ class Sandbox:
             raise SubmissionError(f"{what} did not finish within {timeout:g} s (an endless loop?)") from None
         except (EOFError, OSError):
             self.kill()
-            if time.monotonic() - self._worker_started >= self._cpu_limit - 0.5:  # it ran as long as its CPU time
+            if self._cpu.reached(self._cpu_limit, time.monotonic() - self._worker_started):
                 raise SubmissionError(f"{what} did not finish within its CPU time of {self._cpu_limit:g} s "
                                       "(an endless loop?)") from None
             raise SubmissionError(f"the submission's process ended during {what} "

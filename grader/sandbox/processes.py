@@ -40,12 +40,36 @@ def live(state: str) -> bool:
     return state not in ("Z", "X")
 
 
+def running(fields: list[str]) -> bool:
+    """Whether the process whose ``stat_fields`` these are can still run code."""
+    return live(_state(fields))
+
+
 def process_table() -> list[tuple[int, int, int, str]]:
     """(pid, parent pid, session id, state) of every process; empty where there is no /proc.
 
     The state is /proc's letter, refined (see ``_state``): a killed process frees its memory
     before it becomes a zombie (tens of milliseconds for a worker that holds torch) and shows as
-    "X" meanwhile, as good as gone; a zombie leader whose threads run on shows as "L", alive."""
+    "X" meanwhile, as good as gone; a zombie leader whose threads run on shows as "L", alive.
+
+    The processes are read one by one, in pid order, and a parent can exit between the reading of its
+    child and its own: once pids have wrapped around, a child can come first, and it would look
+    parentless (its parent gone, its new parent -- the subreaper -- not yet seen as its parent), a
+    process a tree walk misses. A table with a parent that is missing is read again.
+    """
+    table = []
+    for _ in range(TABLE_READS):
+        table = _read_table()
+        pids = {pid for pid, *_ in table} | {0}  # 0: the parent of a namespace's first process
+        if all(ppid in pids for _, ppid, _, _ in table):
+            break
+    return table
+
+
+TABLE_READS = 5  # a table that is still not whole after this (a /proc that hides processes) is used as it is
+
+
+def _read_table() -> list[tuple[int, int, int, str]]:
     table = []
     if not os.path.isdir("/proc"):  # not Linux (e.g. a student's Mac): the process group must do
         return table

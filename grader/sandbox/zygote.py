@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from grader.course import REPO_ROOT
-from grader.sandbox import wire
+from grader.sandbox import processes, wire
 from grader.sandbox.hiding import _alive
 from grader.sandbox.limits import worker_env
 from grader.sandbox.processes import kill_tree
@@ -260,7 +260,12 @@ class Zygote:
         self._ready = False  # waited for at the first spawn, so the judge can work meanwhile
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        """Whether the zygote still runs. A judge forked off the owner (grade-all) is not its parent and
+        cannot wait for it (to ``poll`` it would be gone): it looks at /proc instead."""
+        if os.getpid() == self._owner:
+            return self.process.poll() is None
+        fields = processes.stat_fields(self.process.pid)
+        return fields is not None and processes.running(fields)
 
     def wait_ready(self) -> None:
         """Block until the zygote has imported everything (done lazily at the first spawn otherwise)."""
