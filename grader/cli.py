@@ -55,11 +55,9 @@ def cmd_train(args) -> int:
     from grader.course import get_lab
 
     lab = get_lab(args.lab)  # a mistyped name is answered before torch is imported
-    if args.backbone:  # the lab's model built on that backbone (its data set with it), else the default one
+    if args.backbone:
         args.set.append(f"backbone={args.backbone}")
-        args.model = args.model or next((name for name, spec in lab.models.items()
-                                         if spec.init.get("backbone") == args.backbone), None)
-    model = args.model or lab.default_model
+    model = lab.model_for(args.model, args.backbone)
     spec = lab.models.get(model)
     from grader.training.train import train_lab
     from grader.training.trainer import TrainConfig
@@ -213,7 +211,7 @@ def _add_instructor(sub):
 
 def cmd_audit(args) -> int:
     from grader.course import LABS, get_lab
-    from grader.instructor.audit import audit_lab, report_lines
+    from grader.instructor.audit import audit_labs
     from grader.instructor.release import generated_files
 
     names = args.labs or list(LABS)
@@ -224,24 +222,8 @@ def cmd_audit(args) -> int:
         raise UsageError(f"--min-score {args.min_score:g}: give a fraction between 0 and 1, e.g. 0.95")
     if args.only_mine and not args.mistakes:
         raise UsageError("--only-mine grades the tables of --mistakes DIR: give that folder too")
-    ok, audited = True, 0
-    for name in names:
-        audit = audit_lab(name, args.mistakes, jobs=max(1, args.jobs), quick=args.quick, shipped=not args.only_mine)
-        if not audit.rows:
-            console.print(f"Lab {name}: no mistakes or alternatives to grade", highlight=False)
-            continue
-        audited += 1
-        for line in report_lines(audit):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        below = audit.mutation_score < args.min_score
-        if below or audit.strict_on:
-            ok = False
-            errors.print(f"[red]lab {name}:[/] " + "; ".join(filter(None, [
-                f"mutation score {100 * audit.mutation_score:.1f}% is below {100 * args.min_score:g}%" if below else "",
-                f"{len(audit.strict_on)} correct alternative(s) lose points" if audit.strict_on else ""])),
-                highlight=False)
-    if not audited:
-        raise UsageError("no lab had mistakes to grade: a --mistakes folder holds one LAB.py per lab, e.g. logreg.py")
+    ok = audit_labs(names, args.mistakes, args.min_score, jobs=max(1, args.jobs), quick=args.quick,
+                    shipped=not args.only_mine, console=console, errors=errors)
     return 0 if ok else 1
 
 

@@ -44,6 +44,14 @@ class Lab:
     def filename(self) -> str:
         return f"{self.name}.py"
 
+    def model_for(self, model: str | None = None, backbone: str | None = None) -> str:
+        """The model ``litlabs train`` builds: the one asked for; else the one built on ``backbone`` (its
+        data set comes with it); else the lab's first."""
+        if model:
+            return model
+        on_backbone = (name for name, spec in self.models.items() if backbone and spec.init.get("backbone") == backbone)
+        return next(on_backbone, self.default_model)
+
 
 def data_shape_kwargs(model_class, datamodule) -> dict:
     """What a lab's model needs to know of the data, for the keywords its __init__ takes.

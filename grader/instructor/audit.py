@@ -184,7 +184,7 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
 
     ``quick``: each mistake only with the checks its ``checks`` expression selects.
     """
-    from grader.instructor.grade_all import STUDENT_TIMEOUT, _grade_students
+    from grader.instructor.grade_all import STUDENT_TIMEOUT, grade_students
     from grader.judge.session import GradingSession
 
     started = time.monotonic()
@@ -208,11 +208,38 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
             todo.append((key, folder, Path(tmp) / f"{key}.json"))
         graded: dict[str, Results] = {}
         with GradingSession() as session:
-            _grade_students(todo, [lab], session, max(1, jobs), STUDENT_TIMEOUT, graded.__setitem__, keywords)
+            grade_students(todo, [lab], session, max(1, jobs), STUDENT_TIMEOUT, graded.__setitem__, keywords)
     # every judge's results come through on_done (a grader error's too); none only after Ctrl-C
     audit.rows = [_row(by_key[key], graded.get(key)) for key in by_key]
     audit.wall_seconds = time.monotonic() - started
     return audit
+
+
+def audit_labs(names: list[str], extra_dirs: list[Path], min_score: float, jobs: int = 2, quick: bool = False,
+               shipped: bool = True, console=None, errors=None) -> bool:
+    """``litlabs audit``: audit each lab in turn and print its report as soon as it is done.
+
+    False when a lab's mutation score is below ``min_score`` or a correct alternative loses points
+    (each said in one line on ``errors``). Raises AuditError when no lab had anything to grade.
+    """
+    ok, audited = True, 0
+    for name in names:
+        audit = audit_lab(name, extra_dirs, jobs=jobs, quick=quick, shipped=shipped)
+        if not audit.rows:
+            console.print(f"Lab {name}: no mistakes or alternatives to grade", highlight=False)
+            continue
+        audited += 1
+        for line in report_lines(audit):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        failing = [f"mutation score {100 * audit.mutation_score:.1f}% is below {100 * min_score:g}%"
+                   if audit.mutation_score < min_score else "",
+                   f"{len(audit.strict_on)} correct alternative(s) lose points" if audit.strict_on else ""]
+        if any(failing):
+            ok = False
+            errors.print(f"[red]lab {name}:[/] " + "; ".join(filter(None, failing)), highlight=False)
+    if not audited:
+        raise AuditError("no lab had mistakes to grade: a --mistakes folder holds one LAB.py per lab, e.g. logreg.py")
+    return ok
 
 
 # --- the report -------------------------------------------------------------------------
@@ -250,4 +277,5 @@ def report_lines(audit: LabAudit) -> list[str]:
     return lines
 
 
-__all__ = ["Alternative", "AuditError", "LabAudit", "Mistake", "apply", "audit_lab", "report_lines", "variants_of"]
+__all__ = ["Alternative", "AuditError", "LabAudit", "Mistake", "apply", "audit_lab", "audit_labs", "report_lines",
+           "variants_of"]

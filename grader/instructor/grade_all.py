@@ -140,7 +140,7 @@ def _preload(labs: list[str]) -> None:
             spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
-def _grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], session: GradingSession, jobs: int,
+def grade_students(todo: list[tuple[str, Path, Path]], labs: list[str], session: GradingSession, jobs: int,
                     timeout: float, on_done, keywords: dict[str, str] | None = None) -> None:
     """Fork a judge per (student, directory, results path), ``jobs`` at a time, from an open session.
 
@@ -265,7 +265,7 @@ def grade_all(submissions_dir, out_csv, labs: list[str] | None = None, jobs: int
     try:
         if todo:
             with GradingSession() as session:  # one identity, hiding and zygote for the whole batch
-                _grade_students(todo, labs, session, max(1, jobs), timeout, on_done)
+                grade_students(todo, labs, session, max(1, jobs), timeout, on_done)
     finally:
         if progress:
             progress.stop()
