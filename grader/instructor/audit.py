@@ -215,8 +215,8 @@ def audit_lab(lab: str, extra_dirs: list[Path] = (), jobs: int = 2, quick: bool 
     return audit
 
 
-def audit_labs(names: list[str], extra_dirs: list[Path], min_score: float, jobs: int = 2, quick: bool = False,
-               shipped: bool = True, console=None, errors=None) -> bool:
+def audit_labs(names: list[str], extra_dirs: list[Path], min_score: float, *, console, errors, jobs: int = 2,
+               quick: bool = False, shipped: bool = True) -> bool:
     """``litlabs audit``: audit each lab in turn and print its report as soon as it is done.
 
     False when a lab's mutation score is below ``min_score`` or a correct alternative loses points

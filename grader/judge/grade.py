@@ -56,13 +56,13 @@ def grade_labs(submission: str, labs: list[str], require_sandbox_user: bool = Fa
             get_lab(lab)  # before anything slow starts
         if require_confinement and not landlock_abi():
             raise LabError("refusing to run the submission without the Landlock file wall: this kernel has no "
-                             "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
+                           "Landlock (Linux 5.13 or newer, enabled), or LITLABS_NO_LANDLOCK is set")
         with GradingSession() as session:
             import datamodules.splits  # noqa: F401 -- the checks' data (torch only: the judge never imports Lightning)
 
             if require_sandbox_user and not session.identity.isolated:
                 raise LabError("refusing to run the submission without a separate unprivileged user: "
-                                 + session.identity.note)
+                               + session.identity.note)
             results = session.grade_labs(_submission_dir(submission), labs, include_hidden, keyword)
         return results, 1 if results.error else 0  # 0: grading completed, whatever the score
     except Exception as err:  # bad input or a grader failure: still leave results

@@ -26,8 +26,8 @@ def require_logits(submission, cls: str, cases, classes: int = 10, name=None) ->
         model.eval()
         outs.append(model.forward(program.value(x)))
     got = submission.run(program, what=f"{cls}.forward")
-    return [expect.tensor(expect.shape(got[out], (len(x), init.get("num_classes", classes)), name(init, x)),
-                          name(init, x), floating=True, finite=True) for (init, x), out in zip(cases, outs)]
+    return [expect.tensor(got[out], name(init, x), shape=(len(x), init.get("num_classes", classes)), floating=True,
+                          finite=True) for (init, x), out in zip(cases, outs)]
 
 
 def small_backbone(features: int = 7) -> torch.nn.Module:
@@ -48,24 +48,22 @@ BATCHNORMS = ["1", "4"]  # the batch-norm layers of small_backbone
 
 def flags(program, module, names) -> dict:
     """Refs to requires_grad of each dotted parameter name, e.g. "1.weight", of a module in the worker."""
-    refs = {}
-    for name in names:
-        target = module
-        for part in name.split("."):
-            target = program.attr(target, part)
-        refs[name] = program.attr(target, "requires_grad")
-    return refs
+    return _attribute_of_each(program, module, names, "requires_grad")
 
 
 def modes(program, module, names) -> dict:
     """Refs to the ``training`` flag of each dotted submodule name, e.g. "1", of a module in the worker ("" for the
     module itself)."""
+    return _attribute_of_each(program, module, names, "training")
+
+
+def _attribute_of_each(program, module, names, attribute: str) -> dict:
     refs = {}
     for name in names:
         target = module
         for part in filter(None, name.split(".")):
             target = program.attr(target, part)
-        refs[name] = program.attr(target, "training")
+        refs[name] = program.attr(target, attribute)
     return refs
 
 

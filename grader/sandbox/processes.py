@@ -144,7 +144,7 @@ def processes_of_user(uid: int, below: int | None = None) -> set[int]:
         except OSError:
             continue
         stat = stat_fields(int(entry.name))
-        if stat is None or not live(_state(stat)):
+        if stat is None or not running(stat):
             continue
         if int(fields.get("Uid", "-1").split()[0]) == uid:
             found.add(int(entry.name))

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from grader.course import REPO_ROOT
-from grader.sandbox import processes, wire
+from grader.sandbox import wire
 from grader.sandbox.hiding import _alive
 from grader.sandbox.limits import worker_env
-from grader.sandbox.processes import kill_tree
+from grader.sandbox.processes import kill_tree, running, stat_fields
 
 # --- the zygote ----------------------------------------------------------------------
 
@@ -264,8 +264,8 @@ class Zygote:
         cannot wait for it (to ``poll`` it would be gone): it looks at /proc instead."""
         if os.getpid() == self._owner:
             return self.process.poll() is None
-        fields = processes.stat_fields(self.process.pid)
-        return fields is not None and processes.running(fields)
+        fields = stat_fields(self.process.pid)
+        return fields is not None and running(fields)
 
     def wait_ready(self) -> None:
         """Block until the zygote has imported everything (done lazily at the first spawn otherwise)."""
